@@ -1,0 +1,46 @@
+# Flock: the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+# The PostgreSQL + Redis pass of `make test` (the machine's services; override to point elsewhere).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/flock
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
+
+.PHONY: run test test-embedded test-services deploy bench loadtest seed clean
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+## make run: install, migrate, collect static, seed demo data when empty, serve with Gunicorn on PORT.
+run: $(VENV)/.runtime
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v 0
+	$(PY) manage.py seed_demo --if-empty
+	PORT=$(PORT) exec $(VENV)/bin/gunicorn -c gunicorn.conf.py churchapp.wsgi
+
+## make test: the whole suite, on the embedded default and on PostgreSQL + Redis.
+test: $(VENV)/.dev
+	$(MAKE) --no-print-directory test-embedded
+	$(MAKE) --no-print-directory test-services
+
+test-embedded: $(VENV)/.dev
+	@echo "== make test: embedded default (SQLite + shared disk cache) =="
+	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest $(PYTEST_ARGS)
+
+test-services: $(VENV)/.dev
+	@echo "== make test: PostgreSQL + Redis ($(TEST_DATABASE_URL), $(TEST_REDIS_URL)) =="
+	@if $(PY) scripts/services_up.py "$(TEST_DATABASE_URL)" "$(TEST_REDIS_URL)"; then \
+		DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(PY) -m pytest $(PYTEST_ARGS); \
+	elif [ "$$CI" = "true" ]; then \
+		echo "PostgreSQL or Redis is not answering and CI=true: failing instead of skipping."; exit 1; \
+	else \
+		echo "!! PostgreSQL or Redis is not answering: the PostgreSQL + Redis pass was NOT run."; \
+	fi

@@ -1,0 +1,34 @@
+"""Attendance: who was present at a service or a group meeting on a date."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from members.models import Church, Group, Member, TenantQuerySet
+
+
+class Attendance(models.Model):
+    """One person present on one date: at the church's service (`group` empty) or a group meeting."""
+
+    church = models.ForeignKey(Church, on_delete=models.CASCADE, related_name="attendance")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="attendance")
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE, related_name="attendance")
+    date = models.DateField()
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # NULL groups are distinct in a plain unique index, so services get their own.
+            models.UniqueConstraint(
+                fields=["member", "date"], condition=Q(group__isnull=True), name="attendance_unique_service",
+            ),
+            models.UniqueConstraint(
+                fields=["member", "group", "date"], condition=Q(group__isnull=False), name="attendance_unique_group",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        where = self.group.name if self.group_id else "service"
+        return f"{self.member} at {where} on {self.date}"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CachemonConfig(AppConfig):
+    name = "cachemon"
+    verbose_name = "Cache monitoring"

@@ -1,0 +1,59 @@
+"""The one place where cache key names are built.
+
+Every tenant key carries the church id. Data keys also carry the namespace's generation
+for that church: invalidation bumps the generation (one INCR, whatever the number of rows
+written), so old entries are never read again and expire by their TTL.
+Django adds `KEY_PREFIX` and the key version in front of all of these.
+"""
+
+from __future__ import annotations
+
+# TTLs in seconds (the seed's CACHE_TTL.SHORT / MEDIUM).
+TTL_SHORT = 5 * 60  # analytics: dashboard figures and charts
+TTL_MEDIUM = 30 * 60  # first pages of member lists and group rosters
+# How long a request computing a missing hot key holds its lock; a dead holder blocks nobody longer.
+LOCK_TTL = 15
+
+# Namespaces: one per kind of cached read, each with its own hit/miss/error counters.
+STATS = "stats"  # dashboard summary figures and chart series
+DASHBOARD = "dashboard"  # the rendered dashboard fragment
+MEMBERS = "members"  # first page of a church's member list
+ROSTERS = "rosters"  # first page of a group's roster
+GROUPS = "groups"  # a church's group list with sizes
+USERS = "users"  # the logged-in user, so that a warm page needs no SQL
+NAMESPACES = (STATS, DASHBOARD, MEMBERS, ROSTERS, GROUPS, USERS)
+
+
+def generation(namespace: str, scope: str) -> str:
+    """`scope` is `church_scope(id)` for tenant data, `user_scope(id)` for a login."""
+    return f"gen:{namespace}:{scope}"
+
+
+def data(namespace: str, scope: str, gen: int, *parts: object) -> str:
+    suffix = ":".join(str(p) for p in parts)
+    return f"{namespace}:{scope}:g{gen}:{suffix}"
+
+
+def lock(data_key: str) -> str:
+    return f"lock:{data_key}"
+
+
+# Platform-wide counters of the helper itself, not tenant data.
+METRICS_HASH = "metrics:cache"
+
+
+def metrics_field(namespace: str, outcome: str) -> str:
+    return f"{namespace}:{outcome}"
+
+
+def metrics_counter(field: str) -> str:
+    # Caches without hashes (the embedded default) keep one key per counter.
+    return f"{METRICS_HASH}:{field}"
+
+
+def church_scope(church_id: int) -> str:
+    return f"c{church_id}"
+
+
+def user_scope(user_id: int) -> str:
+    return f"u{user_id}"

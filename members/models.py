@@ -1,0 +1,151 @@
+"""Churches (tenants), staff accounts, members, groups, memberships and attendance.
+
+Every tenant-owned model has a `church` foreign key and a queryset with `for_church()`;
+staff reads go through that (or through `members.selectors`), never through a hand-written
+filter in a view.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from .validators import validate_e164
+
+
+class Church(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "churches"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(AbstractUser):
+    """A login. Church staff have `church` set; platform admins are `is_staff` (Django admin)."""
+
+    church = models.ForeignKey(
+        Church, null=True, blank=True, on_delete=models.PROTECT, related_name="staff",
+        help_text="The one church this staff account works for. Empty for platform admins.",
+    )
+
+    objects = UserManager()
+
+    @property
+    def is_church_staff(self) -> bool:
+        return self.is_active and self.church_id is not None
+
+
+class TenantQuerySet(models.QuerySet):
+    def for_church(self, church: Church | int):
+        return self.filter(church=church)
+
+
+class Member(models.Model):
+    class Status(models.TextChoices):
+        VISITOR = "visitor", "Visitor"
+        REGULAR = "regular", "Regular attender"
+        MEMBER = "member", "Member"
+        INACTIVE = "inactive", "Inactive"
+
+    church = models.ForeignKey(Church, on_delete=models.CASCADE, related_name="members")
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    email = models.EmailField(max_length=254, blank=True)
+    phone = models.CharField(max_length=16, blank=True, validators=[validate_e164],
+                             help_text="E.164, e.g. +15551234567")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.VISITOR)
+    joined_on = models.DateField(default=datetime.date.today)
+    birth_date = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["last_name", "first_name", "id"]
+        constraints = [
+            # One person per email within a church; blank emails are allowed many times.
+            models.UniqueConstraint(
+                fields=["church", "email"], condition=~Q(email=""), name="member_unique_email_per_church",
+                violation_error_message="A member of this church already has this email address.",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["visitor", "regular", "member", "inactive"]), name="member_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def get_absolute_url(self) -> str:
+        return reverse("member_detail", args=[self.pk])
+
+
+class Group(models.Model):
+    class Kind(models.TextChoices):
+        SMALL_GROUP = "small_group", "Small group"
+        MINISTRY = "ministry", "Ministry team"
+        CLASS = "class", "Class"
+        SERVICE_TEAM = "service_team", "Service team"
+        OTHER = "other", "Other"
+
+    church = models.ForeignKey(Church, on_delete=models.CASCADE, related_name="groups")
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.SMALL_GROUP)
+    description = models.TextField(blank=True)
+    archived = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["church", "name"], name="group_unique_name_per_church",
+                violation_error_message="This church already has a group with this name.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("group_detail", args=[self.pk])
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        MEMBER = "member", "Member"
+        LEADER = "leader", "Leader"
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    joined_on = models.DateField(default=datetime.date.today)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["group", "member"], name="membership_unique_member_per_group",
+                violation_error_message="This person is already in the group.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member} in {self.group}"

@@ -1,0 +1,36 @@
+"""Test-run setup: a private var/ directory and cache key prefix for each run.
+
+Runs in parallel (two developers, or the two passes of `make test`) must not see each
+other's cache entries, and clearing the cache between tests must never touch anything else
+in the Redis database (sessions of a running app, say): keys are removed by our prefix only.
+"""
+
+import os
+import tempfile
+
+import pytest
+
+_run_dir = tempfile.mkdtemp(prefix="flock-test-")
+os.environ.setdefault("FLOCK_VAR_DIR", _run_dir)
+os.environ["CACHE_KEY_PREFIX"] = f"flocktest{os.getpid()}"
+os.environ.setdefault("CACHE_ASIDE", "on")
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    on_postgres = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    on_redis = bool(settings.REDIS_URL)
+    for item in items:
+        if "postgres" in item.keywords and not on_postgres:
+            item.add_marker(pytest.mark.skip(reason="PostgreSQL pass only (DATABASE_URL unset)"))
+        if "redis" in item.keywords and not on_redis:
+            item.add_marker(pytest.mark.skip(reason="Redis pass only (REDIS_URL unset)"))
+
+
+@pytest.fixture(autouse=True)
+def _clean_caches():
+    from tests.base import clear_caches
+
+    clear_caches()
+    yield
