@@ -57,3 +57,9 @@ def church_scope(church_id: int) -> str:
 
 def user_scope(user_id: int) -> str:
     return f"u{user_id}"
+
+
+# What each kind of write makes stale: the services pass these to `cache_aside.invalidate`.
+MEMBER_WRITE = (STATS, DASHBOARD, MEMBERS, ROSTERS)
+GROUP_WRITE = (STATS, DASHBOARD, GROUPS, ROSTERS)
+ATTENDANCE_WRITE = (STATS, DASHBOARD)

@@ -212,7 +212,7 @@ CSRF_COOKIE_SECURE = PRODUCTION
 
 # --- Auth -----------------------------------------------------------------------------
 AUTH_USER_MODEL = "members.User"
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = ["members.auth.CachedModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
