@@ -1,0 +1,130 @@
+"""Attendance reads: a member's history, recent sessions, and the checklist of people to tick.
+
+None of these go through the cache: a staff member recording attendance must see exactly
+what is stored (a stale tick would be saved back as truth), and each page reads only one
+page of rows with a fixed number of queries.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Q
+
+from members.models import Church, Group, Member, Membership
+
+from .models import Attendance
+
+SESSIONS_PER_PAGE = 25
+CHECKLIST_PER_PAGE = 100
+
+
+def member_attendance_history(*, church: Church, member: Member, limit: int = 20) -> list[Attendance]:
+    """The member's most recent attendance records in the church, newest first.
+
+    `group` is preloaded (None means the church's service), so listing them costs one query.
+    """
+    return list(
+        Attendance.objects.for_church(church)
+        .filter(member=member)
+        .select_related("group")
+        .order_by("-date", "-id")[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class Session:
+    """One meeting that has attendance: the service (group None) or a group, on a date."""
+
+    date: datetime.date
+    group_id: int | None
+    group_name: str
+    headcount: int
+
+    @property
+    def is_service(self) -> bool:
+        return self.group_id is None
+
+
+def attendance_sessions(*, church: Church, page: int | str | None) -> Page:
+    """Recent sessions of the church, newest first, grouped by (date, group) with headcounts.
+
+    The page's `object_list` holds `Session`s. Two queries (count + page) whatever the size.
+    """
+    rows = (
+        Attendance.objects.for_church(church)
+        .values("date", "group_id", "group__name")
+        .annotate(headcount=Count("id"))
+        .order_by("-date", "group__name", "group_id")
+    )
+    page_obj = Paginator(rows, SESSIONS_PER_PAGE).get_page(page)
+    page_obj.object_list = [
+        Session(
+            date=row["date"],
+            group_id=row["group_id"],
+            group_name=row["group__name"] or "Service",
+            headcount=row["headcount"],
+        )
+        for row in page_obj.object_list
+    ]
+    return page_obj
+
+
+@dataclass(frozen=True)
+class ChecklistRow:
+    member: Member
+    present: bool
+
+
+@dataclass(frozen=True)
+class Checklist:
+    page: Page  # object_list: ChecklistRow
+    headcount: int  # everyone recorded present for the session, not only on this page
+    q: str
+
+
+def _checklist_people(*, church: Church, group: Group | None, q: str):
+    if group is None:
+        people = Member.objects.for_church(church)
+    else:
+        # The roster: memberships of this (church-checked) group, scoped to the church again
+        # so that a bad membership row could never show another church's person.
+        people = Member.objects.for_church(church).filter(memberships__group=group)
+    for word in q.split():
+        people = people.filter(
+            Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(email__icontains=word)
+        )
+    return people.order_by("last_name", "first_name", "id")
+
+
+def attendance_checklist(
+    *, church: Church, date: datetime.date, group: Group | None, q: str = "", page: int | str | None = 1
+) -> Checklist:
+    """The people to tick for one session: a group's roster or the church's members.
+
+    Searchable (`q` words match first name, last name or email) and paginated at
+    `CHECKLIST_PER_PAGE`, because a church can have 100k members. Each row says whether
+    the person is already recorded present. Four queries whatever the page size.
+    """
+    q = (q or "").strip()
+    people = _checklist_people(church=church, group=group, q=q)
+    page_obj = Paginator(people, CHECKLIST_PER_PAGE).get_page(page)
+    members = list(page_obj.object_list)
+    session = Attendance.objects.for_church(church).filter(date=date, group=group)
+    present_ids = set(session.filter(member__in=[m.id for m in members]).values_list("member_id", flat=True))
+    page_obj.object_list = [ChecklistRow(member=m, present=m.id in present_ids) for m in members]
+    return Checklist(page=page_obj, headcount=session.count(), q=q)
+
+
+def attendance_groups(*, church: Church) -> list[Group]:
+    """The groups attendance can be recorded for: the church's groups that are not archived."""
+    return list(Group.objects.for_church(church).filter(archived=False).order_by("name", "id"))
+
+
+def roster_member_ids(*, group: Group, member_ids: set[int]) -> set[int]:
+    """Which of `member_ids` are on the group's roster."""
+    return set(
+        Membership.objects.filter(group=group, member_id__in=member_ids).values_list("member_id", flat=True)
+    )
