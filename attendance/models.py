@@ -19,6 +19,11 @@ class Attendance(models.Model):
     objects = TenantQuerySet.as_manager()
 
     class Meta:
+        indexes = [
+            # A session's headcount and ticks (church, date, group), and the recent-sessions
+            # list read backwards along it; also the dashboard's attendance figures by date.
+            models.Index(fields=["church", "date", "group"], name="attendance_church_date_group"),
+        ]
         constraints = [
             # NULL groups are distinct in a plain unique index, so services get their own.
             models.UniqueConstraint(

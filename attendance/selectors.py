@@ -51,24 +51,33 @@ class Session:
 def attendance_sessions(*, church: Church, page: int | str | None) -> Page:
     """Recent sessions of the church, newest first, grouped by (date, group) with headcounts.
 
-    The page's `object_list` holds `Session`s. Two queries (count + page) whatever the size.
+    The page's `object_list` holds `Session`s, the service first on each date. Three
+    queries (count, page, the page's group names) whatever the number of records.
     """
+    # Grouped by the indexed columns only (church, date, group): PostgreSQL reads the page
+    # backwards along `attendance_church_date_group`; group names come after, for the page.
     rows = (
         Attendance.objects.for_church(church)
-        .values("date", "group_id", "group__name")
+        .values("date", "group_id")
         .annotate(headcount=Count("id"))
-        .order_by("-date", "group__name", "group_id")
+        .order_by("-date", "-group_id")
     )
     page_obj = Paginator(rows, SESSIONS_PER_PAGE).get_page(page)
-    page_obj.object_list = [
+    rows = list(page_obj.object_list)
+    group_ids = {row["group_id"] for row in rows if row["group_id"] is not None}
+    names = dict(Group.objects.for_church(church).filter(id__in=group_ids).values_list("id", "name")) if group_ids else {}
+    sessions = [
         Session(
             date=row["date"],
             group_id=row["group_id"],
-            group_name=row["group__name"] or "Service",
+            group_name=names.get(row["group_id"], "") if row["group_id"] is not None else "Service",
             headcount=row["headcount"],
         )
-        for row in page_obj.object_list
+        for row in rows
     ]
+    # Databases sort NULL differently; show the service first, then groups by name.
+    sessions.sort(key=lambda s: (-s.date.toordinal(), not s.is_service, s.group_name.lower(), s.group_id or 0))
+    page_obj.object_list = sessions
     return page_obj
 
 

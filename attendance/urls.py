@@ -1,3 +1,9 @@
 from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+urlpatterns = [
+    path("attendance/", views.attendance_list, name="attendance_list"),
+    path("attendance/record/", views.attendance_record, name="attendance_record"),
+    path("attendance/record/save/", views.attendance_save, name="attendance_save"),
+]

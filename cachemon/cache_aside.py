@@ -31,13 +31,13 @@ from django.core.cache import caches
 from django.db import transaction
 
 from . import counters, keys
-from .breaker import CircuitBreaker
+from .breaker import breaker
 
 T = TypeVar("T")
 ALIAS = "default"
 _MISSING = object()
 
-breaker = CircuitBreaker(cooldown=float(getattr(settings, "CACHE_BREAKER_COOLDOWN", 5.0)))
+__all__ = ["breaker", "cached", "cached_user", "invalidate", "invalidate_user"]
 
 # Generation bumps that failed while the cache was away: (namespace, scope).
 _pending_bumps: set[tuple[str, str]] = set()
@@ -81,8 +81,8 @@ def _cached(namespace: str, scope: str, parts: tuple, fetch: Callable[[], T], tt
         value = cache.get(key, _MISSING)
     except Exception as exc:
         return _fallback(namespace, exc, fetch)
-    if breaker.record_success():
-        _retry_pending_bumps(cache)
+    # Pending bumps were delivered above, before the read, so a recovery needs nothing more.
+    breaker.record_success()
     if value is not _MISSING:
         counters.count(namespace, "hits")
         return value
@@ -129,6 +129,14 @@ def _fill(cache, namespace: str, key: str, fetch: Callable[[], T], ttl: int) -> 
     except Exception as exc:
         return _fallback(namespace, exc, fetch)
     try:
+        try:
+            # The previous holder may have stored the value between our miss and our lock:
+            # re-reading here is what makes "one fetch per missing key" exact.
+            value = cache.get(key, _MISSING)
+        except Exception as exc:
+            return _fallback(namespace, exc, fetch)
+        if value is not _MISSING:
+            return value
         value = fetch()
         try:
             cache.set(key, value, timeout=ttl)

@@ -18,6 +18,7 @@ from django.core.cache import caches
 from prometheus_client import Counter
 
 from . import keys
+from .breaker import breaker
 
 OUTCOMES = ("hits", "misses", "errors")
 FLUSH_INTERVAL = 1.0
@@ -51,9 +52,15 @@ def _is_redis(cache) -> bool:
     return isinstance(cache, RedisCache)
 
 
-def flush() -> bool:
-    """Add this process's pending counts to the shared totals. False when the cache failed."""
+def flush(*, force: bool = False) -> bool:
+    """Add this process's pending counts to the shared totals. False when the cache failed.
+
+    While the breaker is open the counts stay pending (a flush must not pay the timeout the
+    breaker spares requests); `force` tries anyway (worker exit, reading the totals).
+    """
     global _last_flush
+    if not force and breaker.is_open:
+        return False
     with _lock:
         deltas = dict(_pending)
         _pending.clear()
@@ -74,17 +81,21 @@ def flush() -> bool:
                 key = keys.metrics_counter(field)
                 cache.add(key, 0, timeout=None)
                 cache.incr(key, n)
-    except Exception:
-        # Keep the counts for the next flush; the caller's breaker records the outage.
+    except Exception as exc:
+        # Keep the counts for the next flush; the breaker logs the outage once.
         with _lock:
             _pending.update(deltas)
+        breaker.record_failure(exc)
         return False
     return True
 
 
 def totals() -> dict[str, dict[str, int]]:
-    """Shared totals per namespace ({ns: {hits, misses, errors}}), this process's pending included."""
-    flush()
+    """Shared totals per namespace ({ns: {hits, misses, errors}}), this process's pending included.
+
+    Raises the cache's exception when the shared totals cannot be read.
+    """
+    flush(force=True)
     cache = caches[ALIAS]
     fields = [keys.metrics_field(ns, o) for ns in keys.NAMESPACES for o in OUTCOMES]
     if _is_redis(cache):
@@ -107,4 +118,9 @@ def reset() -> None:
         cache.delete_many([keys.metrics_counter(keys.metrics_field(ns, o)) for ns in keys.NAMESPACES for o in OUTCOMES])
 
 
-atexit.register(flush)
+def flush_at_exit() -> None:
+    """For `atexit` and Gunicorn's `worker_exit`: the last counts of a process are not lost."""
+    flush(force=True)
+
+
+atexit.register(flush_at_exit)

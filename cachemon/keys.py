@@ -63,3 +63,32 @@ def user_scope(user_id: int) -> str:
 MEMBER_WRITE = (STATS, DASHBOARD, MEMBERS, ROSTERS)
 GROUP_WRITE = (STATS, DASHBOARD, GROUPS, ROSTERS)
 ATTENDANCE_WRITE = (STATS, DASHBOARD)
+
+
+# Login throttling (members/login.py): failed attempts and lockouts per username and per
+# client address. Not tenant data; the username/address is hashed so that any input makes a
+# short, safe key.
+def _login_digest(value: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def login_failures(kind: str, value: str) -> str:
+    """`kind` is "user" (the casefolded username) or "ip" (the client address)."""
+    return f"login:fail:{kind}:{_login_digest(value)}"
+
+
+def login_lockout(kind: str, value: str) -> str:
+    return f"login:lock:{kind}:{_login_digest(value)}"
+
+
+# --- cachemon's own keys (admin API rate limit, health probe) -----------------------------
+def rate_limit(scope: str, user_id: int, window_start: int) -> str:
+    """Requests of one user to `scope` in the fixed window starting at `window_start` (epoch s)."""
+    return f"rl:{scope}:u{user_id}:{window_start}"
+
+
+def health_probe(owner: str) -> str:
+    """The set+get round trip of a health check; one key per process so probes never collide."""
+    return f"health:{owner}"

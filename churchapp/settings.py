@@ -93,6 +93,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # SQL statements per request, by view, as flock_db_queries_total on /metrics.
+    "cachemon.db_queries.DBQueryCountMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -100,6 +102,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After messages: an expired session's redirect to login says "please log in again".
+    "members.login.SessionExpiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
@@ -143,6 +147,19 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db["DISABLE_SERVER_SIDE_CURSORS"] = envbool("DISABLE_SERVER_SIDE_CURSORS", "off")
     _db.setdefault("OPTIONS", {})
     _db["OPTIONS"]["connect_timeout"] = envint("DB_CONNECT_TIMEOUT", "3")
+    # DB_POOL=on: a psycopg pool per worker process instead (measured in docs/operations.md;
+    # the connection budget is workers x DB_POOL_MAX_SIZE x app hosts <= max_connections).
+    if envbool("DB_POOL", "off"):
+        from psycopg_pool import ConnectionPool
+
+        _db["CONN_MAX_AGE"] = 0  # Django refuses persistent connections together with a pool
+        _db["OPTIONS"]["pool"] = {
+            "min_size": envint("DB_POOL_MIN_SIZE", "1"),
+            "max_size": envint("DB_POOL_MAX_SIZE", "4"),
+            "timeout": envfloat("DB_POOL_TIMEOUT", "5"),
+            # A connection broken by a PostgreSQL restart is replaced, never handed out.
+            "check": ConnectionPool.check_connection,
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and sessions ---------------------------------------------------------------
@@ -200,6 +217,13 @@ CACHE_ASIDE = envbool("CACHE_ASIDE", "on")
 # After a cache error, requests skip the cache for this many seconds before one tries again.
 CACHE_BREAKER_COOLDOWN = envfloat("CACHE_BREAKER_COOLDOWN", "5")
 
+# --- Login throttling (members/login.py) -------------------------------------------------
+# Failed logins counted in the cache per username and per client address; at the limit the
+# login form answers 429 until the lockout ends. A success clears the username's count.
+LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", "5")  # per username
+LOGIN_FAILURE_LIMIT_PER_IP = envint("LOGIN_FAILURE_LIMIT_PER_IP", "20")  # a shared office NAT
+LOGIN_FAILURE_WINDOW = envint("LOGIN_FAILURE_WINDOW", str(15 * 60))  # seconds; also the lockout
+
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_CACHE_ALIAS = "sessions"
 SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", str(60 * 60 * 24 * 14))
@@ -251,6 +275,8 @@ USE_TZ = True
 # --- Monitoring -----------------------------------------------------------------------
 # /metrics: with METRICS_TOKEN set, only "Authorization: Bearer <token>"; unset, loopback only.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()
+# Requests per minute and per admin to /api/admin/cache/* (429 with Retry-After beyond).
+ADMIN_API_RATE_PER_MINUTE = envint("ADMIN_API_RATE_PER_MINUTE", "60")
 
 LOGGING = {
     "version": 1,

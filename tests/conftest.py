@@ -34,3 +34,14 @@ def _clean_caches():
 
     clear_caches()
     yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _static_without_manifest():
+    """Pages render `{% static %}` in tests without a collectstatic run (no manifest to read)."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    storages = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    with override_settings(STORAGES=storages):
+        yield

@@ -1,0 +1,224 @@
+"""Dashboard reads: the church's headline figures and chart series, and the rendered fragment.
+
+Both are cache-aside reads (`keys.STATS` for the figures, `keys.DASHBOARD` for the HTML);
+member, group and attendance services invalidate both on every write, so the 5-minute TTL
+only bounds how old the "as of" clock may look, never how stale a figure is after a write.
+
+Cold cost is a constant four aggregate queries whatever the size of the church: one over
+members (conditional counts), one over joins per month, one over current groups and their
+memberships, one over attendance per day. No per-row or per-month queries.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models.functions import TruncMonth
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from attendance.models import Attendance
+from cachemon import cache_aside, keys
+from members.models import Church, Group, Member, Membership
+
+from . import charts
+
+# "Active" people: those who come (regular attenders) or belong (members).
+ACTIVE_STATUSES = (Member.Status.REGULAR, Member.Status.MEMBER)
+NEW_MEMBER_DAYS = 30  # joined at most 30 days ago counts as new (31 days ago does not)
+ATTENDANCE_DAYS = 28  # "the last 4 weeks": today and the 27 days before it
+GROWTH_MONTHS = 12
+ATTENDANCE_WEEKS = 12
+# Donut order and colours: the same hues as the status badges.
+STATUS_COLOURS = {
+    Member.Status.MEMBER: 1,
+    Member.Status.REGULAR: 2,
+    Member.Status.VISITOR: 3,
+    Member.Status.INACTIVE: 4,
+}
+
+
+def dashboard_summary(*, church: Church) -> dict[str, Any]:
+    """The church's headline figures and chart series as a plain (picklable) dict, cached.
+
+    Keys: `members_total`, `members_active`, `members_new_30d`, `groups_total`, `visitors`,
+    `avg_group_size`, `members_no_group`, `attendance_4w`, `status_counts`, `growth`
+    (12 month rows), `attendance_weeks` (12 week rows), `today`, `computed_at`.
+    """
+    return cache_aside.cached(
+        keys.STATS, church_id=church.id, parts=("summary",),
+        fetch=lambda: _compute_summary(church), ttl=keys.TTL_SHORT,
+    )
+
+
+def dashboard_fragment(*, church: Church) -> str:
+    """The rendered dashboard content (figures and charts, nothing per-user), cached.
+
+    Rendering the fragment costs more CPU than two cache round trips, so a warm dashboard
+    request fetches this one string and only wraps it in the page chrome.
+    """
+    return cache_aside.cached(
+        keys.DASHBOARD, church_id=church.id, parts=("html",),
+        fetch=lambda: _render_fragment(church), ttl=keys.TTL_SHORT,
+    )
+
+
+def _render_fragment(church: Church) -> str:
+    summary = dashboard_summary(church=church)
+    ctx = {
+        "s": summary,
+        "active_share": _percent(summary["members_active"], summary["members_total"]),
+        "weekly_attendance_avg": round(summary["attendance_4w"] / 4),
+        "growth_svg": charts.line_chart(
+            labels=[row["label"] for row in summary["growth"]],
+            values=[row["total"] for row in summary["growth"]],
+            bars=[row["joined"] for row in summary["growth"]],
+            details=[row["detail"] for row in summary["growth"]],
+            name="Total people", bars_name="Joined that month",
+            title="Membership over the last 12 months",
+            empty_message="No people yet: add members and their growth shows here.",
+        ),
+        "attendance_svg": charts.bar_chart(
+            labels=[row["label"] for row in summary["attendance_weeks"]],
+            stacks=[
+                ("Services", [row["service"] for row in summary["attendance_weeks"]]),
+                ("Groups", [row["groups"] for row in summary["attendance_weeks"]]),
+            ],
+            details=[row["detail"] for row in summary["attendance_weeks"]],
+            title="Weekly attendance over the last 12 weeks", partial_last=True,
+            empty_message="No attendance recorded in the last 12 weeks.",
+        ),
+        "status_svg": charts.donut_chart(
+            slices=[(row["label"], row["count"], row["colour"]) for row in summary["status_counts"]],
+            title="People by status",
+            total_label="people",
+            empty_message="No people yet.",
+        ),
+    }
+    return render_to_string("analytics/_dashboard.html", ctx)
+
+
+def _percent(part: int, whole: int) -> int:
+    return round(100 * part / whole) if whole else 0
+
+
+def _month_start(day: datetime.date, months_back: int) -> datetime.date:
+    index = day.year * 12 + day.month - 1 - months_back
+    return datetime.date(index // 12, index % 12 + 1, 1)
+
+
+def _compute_summary(church: Church) -> dict[str, Any]:
+    today = timezone.localdate()
+    new_since = today - datetime.timedelta(days=NEW_MEMBER_DAYS)
+    attendance_since = today - datetime.timedelta(days=ATTENDANCE_DAYS - 1)
+    growth_start = _month_start(today, GROWTH_MONTHS - 1)
+    week_start = today - datetime.timedelta(days=today.weekday())  # Monday of this week
+    weeks_start = week_start - datetime.timedelta(weeks=ATTENDANCE_WEEKS - 1)
+
+    members = Member.objects.for_church(church)
+    in_current_group = Exists(Membership.objects.filter(member=OuterRef("pk"), group__archived=False))
+    figures = members.order_by().aggregate(
+        total=Count("id"),
+        active=Count("id", filter=Q(status__in=ACTIVE_STATUSES)),
+        new_30d=Count("id", filter=Q(joined_on__gte=new_since, joined_on__lte=today)),
+        no_group=Count("id", filter=~Q(status=Member.Status.INACTIVE) & ~Q(in_current_group)),
+        before_growth=Count("id", filter=Q(joined_on__lt=growth_start)),
+        **{f"status_{s}": Count("id", filter=Q(status=s)) for s in Member.Status.values},
+    )
+
+    joins = dict(
+        members.filter(joined_on__gte=growth_start, joined_on__lte=today).order_by()
+        .annotate(month=TruncMonth("joined_on")).values("month")
+        .annotate(n=Count("id")).values_list("month", "n")
+    )
+
+    groups = Group.objects.for_church(church).filter(archived=False).order_by().aggregate(
+        total=Count("id", distinct=True), memberships=Count("memberships"),
+    )
+
+    per_day = (
+        Attendance.objects.for_church(church).filter(date__gte=weeks_start, date__lte=today).order_by()
+        .values("date")
+        .annotate(service=Count("id", filter=Q(group__isnull=True)), groups=Count("id", filter=Q(group__isnull=False)))
+        .values_list("date", "service", "groups")
+    )
+
+    growth = _growth_rows(growth_start, today, figures["before_growth"], joins)
+    weeks, attendance_4w = _week_rows(weeks_start, attendance_since, list(per_day))
+
+    status_counts = [
+        {"status": status.value, "label": status.label, "count": figures[f"status_{status}"], "colour": colour}
+        for status, colour in STATUS_COLOURS.items()
+    ]
+    groups_total = groups["total"]
+    return {
+        "members_total": figures["total"],
+        "members_active": figures["active"],
+        "members_new_30d": figures["new_30d"],
+        "groups_total": groups_total,
+        "visitors": figures[f"status_{Member.Status.VISITOR}"],
+        "avg_group_size": round(groups["memberships"] / groups_total, 1) if groups_total else 0,
+        "members_no_group": figures["no_group"],
+        "attendance_4w": attendance_4w,
+        "status_counts": status_counts,
+        "growth": growth,
+        "attendance_weeks": weeks,
+        "today": today,
+        "new_since": new_since,
+        "attendance_since": attendance_since,
+        "computed_at": timezone.now(),
+    }
+
+
+def _as_date(value: datetime.date | datetime.datetime) -> datetime.date:
+    # TruncMonth of a DateField is a date on both backends; be tolerant of a datetime anyway.
+    return value.date() if isinstance(value, datetime.datetime) else value
+
+
+def _growth_rows(start: datetime.date, today: datetime.date, before: int,
+                 joins: dict[datetime.date, int]) -> list[dict[str, Any]]:
+    by_month = {_as_date(month).replace(day=1): n for month, n in joins.items()}
+    rows = []
+    total = before
+    for i in range(GROWTH_MONTHS):
+        month = _month_start(start, -i)
+        joined = by_month.get(month, 0)
+        total += joined
+        label = month.strftime("%b")
+        if i == 0 or month.month == 1:
+            label += month.strftime(" \u2019%y")
+        rows.append({
+            "month": month, "label": label, "total": total, "joined": joined,
+            "detail": f"{month.strftime('%B %Y')}: {total:,} people at month end, {joined:,} joined"
+            if month.month != today.month or month.year != today.year
+            else f"{month.strftime('%B %Y')} so far: {total:,} people, {joined:,} joined",
+        })
+    return rows
+
+
+def _week_rows(start: datetime.date, attendance_since: datetime.date,
+               per_day: list[tuple[datetime.date, int, int]]) -> tuple[list[dict[str, Any]], int]:
+    rows = []
+    for i in range(ATTENDANCE_WEEKS):
+        monday = start + datetime.timedelta(weeks=i)
+        rows.append({"week": monday, "label": f"{monday.day} {monday.strftime('%b')}", "service": 0, "groups": 0})
+    last_4w = 0
+    for day, service, groups in per_day:
+        day = _as_date(day)
+        row = rows[(day - start).days // 7]
+        row["service"] += service
+        row["groups"] += groups
+        if day >= attendance_since:
+            last_4w += service + groups
+    rows[-1]["label"] = "This week"
+    for row in rows:
+        total = row["service"] + row["groups"]
+        row["total"] = total
+        when = f"Week of {row['week'].day} {row['week'].strftime('%B %Y')}"
+        if row is rows[-1]:
+            when = f"This week so far (from Monday {row['week'].day} {row['week'].strftime('%B')})"
+        row["detail"] = (f"{when}: {total:,} present "
+                         f"({row['service']:,} at services, {row['groups']:,} at groups)")
+    return rows, last_4w

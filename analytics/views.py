@@ -1,0 +1,18 @@
+"""The staff dashboard: headline figures and charts of the church."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from members.access import staff_view
+
+from .selectors import dashboard_fragment
+
+
+@staff_view
+def dashboard(request: HttpRequest) -> HttpResponse:
+    # Everything church-wide comes pre-rendered from the cache; only the page chrome
+    # (user name, CSRF token, messages) is rendered per request. Warm: no SQL at all.
+    ctx = {"nav": "dashboard", "fragment": dashboard_fragment(church=request.church)}
+    return render(request, "analytics/dashboard.html", ctx)

@@ -1,0 +1,15 @@
+from django.contrib import admin
+
+from .models import Attendance
+
+
+@admin.register(Attendance)
+class AttendanceAdmin(admin.ModelAdmin):
+    list_display = ("date", "member", "group", "church")
+    list_select_related = ("member", "group", "church")
+    list_filter = ("date", "church")
+    date_hierarchy = "date"
+    # Millions of rows: no select boxes of every member or group, no full COUNT(*) per page.
+    raw_id_fields = ("member", "group")
+    show_full_result_count = False
+    ordering = ("-date", "-id")

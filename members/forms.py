@@ -1,0 +1,165 @@
+"""Forms for members and groups.
+
+`MemberForm` is the one place a member's fields are validated: the add/edit pages and
+every row of a CSV import go through it, so a rule added here applies everywhere.
+It is a plain `Form` (not a `ModelForm`) because model validation would run a query per
+constraint per form, which a 5,000-row import cannot afford; the database constraints
+still back every rule (see `services`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Set
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from .models import Church, Group, Member, Membership
+from .validators import normalize_phone
+
+EMAIL_TAKEN = "Another member of this church already has this email address."
+GROUP_NAME_TAKEN = "This church already has a group with this name."
+
+
+class MemberForm(forms.Form):
+    first_name = forms.CharField(max_length=100, label="First name")
+    last_name = forms.CharField(max_length=100, label="Last name")
+    email = forms.EmailField(max_length=254, required=False, label="Email")
+    phone = forms.CharField(
+        max_length=40, required=False, label="Phone",
+        help_text="International format, e.g. +1 555 123 4567.",
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "off"}),
+    )
+    status = forms.ChoiceField(choices=Member.Status.choices, initial=Member.Status.VISITOR, label="Status")
+    joined_on = forms.DateField(
+        required=False, label="Joined on", help_text="Leave empty for today.",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    birth_date = forms.DateField(
+        required=False, label="Birth date",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+
+    def __init__(self, *args, church: Church, instance: Member | None = None,
+                 taken_emails: Set[str] | None = None, **kwargs) -> None:
+        """`taken_emails`: lower-cased emails already used in the church, when the caller
+        (the CSV import) looked them up in bulk; otherwise the form asks the database."""
+        if instance is not None and "initial" not in kwargs:
+            kwargs["initial"] = {name: getattr(instance, name) for name in self.base_fields}
+        super().__init__(*args, **kwargs)
+        self.church = church
+        self.instance = instance
+        self.taken_emails = taken_emails
+
+    def clean_first_name(self) -> str:
+        return self.cleaned_data["first_name"].strip()
+
+    def clean_last_name(self) -> str:
+        return self.cleaned_data["last_name"].strip()
+
+    def clean_email(self) -> str:
+        email = (self.cleaned_data.get("email") or "").strip().lower()
+        if not email:
+            return ""
+        if self.instance is not None and self.instance.email == email:
+            return email
+        if self.taken_emails is not None:
+            taken = email in self.taken_emails
+        else:
+            taken = Member.objects.for_church(self.church).filter(email=email).exists()
+        if taken:
+            raise ValidationError(EMAIL_TAKEN, code="email_taken")
+        return email
+
+    def clean_phone(self) -> str:
+        return normalize_phone(self.cleaned_data.get("phone") or "")
+
+    def clean_joined_on(self):
+        value = self.cleaned_data.get("joined_on")
+        if value is None:
+            return self.instance.joined_on if self.instance is not None else timezone.localdate()
+        if value > timezone.localdate():
+            raise ValidationError("The join date can't be in the future.", code="future_date")
+        return value
+
+    def clean_birth_date(self):
+        value = self.cleaned_data.get("birth_date")
+        if value is not None:
+            if value > timezone.localdate():
+                raise ValidationError("The birth date can't be in the future.", code="future_date")
+            if value.year < 1900:
+                raise ValidationError("Enter a birth date after 1900.", code="too_old")
+        return value
+
+
+class MemberImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text="UTF-8 CSV with the header first_name,last_name,email,phone "
+                  "(optional columns: status, joined_on, birth_date).",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+
+
+class IdListField(forms.Field):
+    """Several ids posted under one name (checkboxes); any non-id value is an error."""
+
+    widget = forms.MultipleHiddenInput
+    default_error_messages = {
+        "required": "Select at least one member first.",
+        "invalid": "The selection was not understood; reload the page and try again.",
+    }
+
+    def to_python(self, value) -> list[int]:
+        if not value:
+            return []
+        if isinstance(value, str):
+            value = [value]
+        try:
+            return sorted({int(v) for v in value})
+        except (TypeError, ValueError):
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class MemberStatusForm(forms.Form):
+    """The bulk status change on the member list."""
+
+    member_ids = IdListField()
+    status = forms.ChoiceField(choices=Member.Status.choices, error_messages={
+        "required": "Choose the status to set.",
+        "invalid_choice": "Choose one of the listed statuses.",
+    })
+
+
+class GroupForm(forms.ModelForm):
+    class Meta:
+        model = Group
+        fields = ["name", "kind", "description", "archived"]
+        labels = {"archived": "Archived (hidden from the group list and attendance)"}
+
+    def __init__(self, *args, church: Church, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.church = church
+        if self.instance.pk is None:
+            # A new group is active; archiving is an edit.
+            del self.fields["archived"]
+
+    def clean_name(self) -> str:
+        name = " ".join(self.cleaned_data["name"].split())
+        clash = Group.objects.for_church(self.church).filter(name__iexact=name)
+        if self.instance.pk is not None:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise ValidationError(GROUP_NAME_TAKEN, code="name_taken")
+        return name
+
+    def _post_clean(self) -> None:
+        # The church is not a form field: set it before model validation so the
+        # per-church unique constraint is checked too.
+        self.instance.church = self.church
+        super()._post_clean()
+
+
+class MembershipRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices)

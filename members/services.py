@@ -1,0 +1,330 @@
+"""Writes for members, groups and memberships, each with the cache invalidation it causes.
+
+Invalidation is one generation bump per namespace, delivered on commit (see
+`cachemon.cache_aside`): a bulk write costs the same O(1) cache calls as a single one.
+What each write makes stale:
+- members created / status changed: `keys.MEMBER_WRITE` (lists, rosters, dashboard).
+- a member renamed or deleted: also `keys.GROUPS` (leader names and group sizes show there).
+- groups and memberships: `keys.GROUP_WRITE`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from cachemon import cache_aside, keys
+
+from .forms import EMAIL_TAKEN, MemberForm
+from .models import Church, Group, Member, Membership
+
+MEMBER_FIELDS = ("first_name", "last_name", "email", "phone", "status", "joined_on", "birth_date")
+
+
+def _member_changed(church_id: int, *, names_or_memberships: bool = False) -> None:
+    namespaces = keys.MEMBER_WRITE + ((keys.GROUPS,) if names_or_memberships else ())
+    cache_aside.invalidate(*namespaces, church_id=church_id)
+
+
+# --- Members ---------------------------------------------------------------------------
+
+@transaction.atomic
+def member_create(*, church: Church, data: dict) -> Member:
+    """Create a member from a `MemberForm`'s cleaned data."""
+    member = Member(church=church, **{name: data[name] for name in MEMBER_FIELDS})
+    try:
+        with transaction.atomic():
+            member.save()
+    except IntegrityError:
+        # Two staff adding the same email at the same moment: the constraint wins.
+        raise ValidationError({"email": EMAIL_TAKEN}) from None
+    _member_changed(church.id)
+    return member
+
+
+@transaction.atomic
+def member_update(*, member: Member, data: dict) -> Member:
+    """Save a `MemberForm`'s cleaned data onto `member`."""
+    for name in MEMBER_FIELDS:
+        setattr(member, name, data[name])
+    try:
+        with transaction.atomic():
+            member.save()
+    except IntegrityError:
+        raise ValidationError({"email": EMAIL_TAKEN}) from None
+    _member_changed(member.church_id, names_or_memberships=True)
+    return member
+
+
+@transaction.atomic
+def member_delete(*, member: Member) -> None:
+    """Delete a member with their memberships and attendance (cascade)."""
+    church_id = member.church_id
+    member.delete()
+    _member_changed(church_id, names_or_memberships=True)
+
+
+@transaction.atomic
+def members_set_status(*, church: Church, member_ids: Iterable[int], status: str) -> int:
+    """Set `status` on the given members of `church` in one UPDATE; ids of other churches'
+    members are ignored. Returns how many members were updated."""
+    if status not in Member.Status.values:
+        raise ValidationError(f"Unknown status {status!r}.")
+    ids = list(member_ids)
+    if not ids:
+        return 0
+    updated = (
+        Member.objects.for_church(church).filter(pk__in=ids)
+        .update(status=status, updated_at=timezone.now())
+    )
+    if updated:
+        _member_changed(church.id)
+    return updated
+
+
+# --- CSV import ------------------------------------------------------------------------
+
+IMPORT_MAX_BYTES = 5 * 1024 * 1024
+IMPORT_MAX_ROWS = 20_000
+IMPORT_MAX_ERRORS = 50
+IMPORT_REQUIRED = ("first_name", "last_name", "email", "phone")
+IMPORT_OPTIONAL = ("status", "joined_on", "birth_date")
+_STATUS_BY_TEXT = {
+    **{value: value for value in Member.Status.values},
+    **{str(label).lower(): value for value, label in Member.Status.choices},
+}
+
+
+class ImportRejected(Exception):
+    """The file was refused; nothing was imported. `problems` are messages for the user."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class ImportResult:
+    created: int
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
+
+
+def _read_text(file: UploadedFile) -> str:
+    too_big = f"The file is larger than the {_size(IMPORT_MAX_BYTES)} limit. Split it into smaller files."
+    if file.size is not None and file.size > IMPORT_MAX_BYTES:
+        raise ImportRejected([too_big])
+    raw = file.read(IMPORT_MAX_BYTES + 1)
+    if len(raw) > IMPORT_MAX_BYTES:
+        raise ImportRejected([too_big])
+    if not raw.strip():
+        raise ImportRejected(["The file is empty."])
+    if b"\x00" in raw:
+        raise ImportRejected(["This doesn't look like a CSV file (it contains binary data). "
+                              "Export your spreadsheet as “CSV UTF-8” and upload that."])
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ImportRejected(["The file isn't UTF-8 text. Export your spreadsheet as “CSV UTF-8” and upload that."]) from None
+
+
+def _parse_rows(text: str) -> tuple[list[str], list[tuple[int, dict]]]:
+    first_line = text.split("\n", 1)[0]
+    # Spreadsheets in many locales save CSV with semicolons.
+    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise ImportRejected(["The file is empty."])
+        columns = [name.strip().lower().replace(" ", "_") for name in header]
+        missing = [name for name in IMPORT_REQUIRED if name not in columns]
+        if missing:
+            raise ImportRejected([
+                f"The header row is missing the column{'s' if len(missing) > 1 else ''} {', '.join(missing)}. "
+                f"The first line must be: {','.join(IMPORT_REQUIRED)} (optional: {', '.join(IMPORT_OPTIONAL)})."
+            ])
+        wanted = {name: columns.index(name) for name in IMPORT_REQUIRED + IMPORT_OPTIONAL if name in columns}
+        rows: list[tuple[int, dict]] = []
+        for values in reader:
+            if not any(v.strip() for v in values):
+                continue  # blank lines and rows of empty cells
+            if len(rows) >= IMPORT_MAX_ROWS:
+                raise ImportRejected([f"The file has more than {IMPORT_MAX_ROWS:,} members. Split it into smaller files."])
+            row = {name: (values[i].strip() if i < len(values) else "") for name, i in wanted.items()}
+            if len(values) > len(columns):
+                row["_extra_values"] = True
+            rows.append((reader.line_num, row))
+    except csv.Error as exc:
+        raise ImportRejected([f"Line {reader.line_num}: the file can't be read as CSV ({exc})."]) from None
+    if not rows:
+        raise ImportRejected(["The file has a header but no members."])
+    return columns, rows
+
+
+def _existing_emails(church: Church, emails: set[str]) -> set[str]:
+    found: set[str] = set()
+    batch = sorted(emails)
+    for start in range(0, len(batch), 500):
+        found.update(
+            Member.objects.for_church(church).filter(email__in=batch[start:start + 500]).values_list("email", flat=True)
+        )
+    return found
+
+
+def _row_problems(line: int, form: MemberForm) -> list[str]:
+    problems = []
+    for name, errors in form.errors.items():
+        label = form.fields[name].label if name in form.fields else "Row"
+        for error in errors:
+            problems.append(f"Row {line}: {label}: {error}")
+    return problems
+
+
+def _validate_rows(church: Church, rows: list[tuple[int, dict]]) -> tuple[list[dict], list[str]]:
+    emails = {row["email"].lower() for _, row in rows if row.get("email")}
+    taken = _existing_emails(church, emails)
+    first_seen: dict[str, int] = {}
+    problems: list[str] = []
+    cleaned: list[dict] = []
+    for line, row in rows:
+        if row.pop("_extra_values", False):
+            problems.append(f"Row {line}: has more values than the header has columns (a comma inside a value needs quotes).")
+            continue
+        status = row.get("status", "")
+        if status:
+            row["status"] = _STATUS_BY_TEXT.get(status.lower(), status)
+        else:
+            row["status"] = Member.Status.VISITOR
+        form = MemberForm(data=row, church=church, taken_emails=taken)
+        if not form.is_valid():
+            problems.extend(_row_problems(line, form))
+            continue
+        email = form.cleaned_data["email"]
+        if email:
+            if email in first_seen:
+                problems.append(f"Row {line}: Email: {email} is also on row {first_seen[email]} of this file.")
+                continue
+            first_seen[email] = line
+        cleaned.append(form.cleaned_data)
+    return cleaned, problems
+
+
+def members_import_csv(*, church: Church, file: UploadedFile) -> ImportResult:
+    """Import members from a CSV upload: all rows or none.
+
+    Every row is validated with `MemberForm` first (plus duplicates inside the file and
+    against the church's existing emails); any problem rejects the whole file with one
+    message per bad row. A good file is inserted in one transaction with `bulk_create`
+    and one cache invalidation, whatever its length.
+    """
+    _, rows = _parse_rows(_read_text(file))
+    cleaned, problems = _validate_rows(church, rows)
+    if problems:
+        shown = problems[:IMPORT_MAX_ERRORS]
+        if len(problems) > IMPORT_MAX_ERRORS:
+            shown.append(f"…and {len(problems) - IMPORT_MAX_ERRORS:,} more problems.")
+        raise ImportRejected(shown)
+    now = timezone.now()
+    members = [
+        Member(church=church, created_at=now, updated_at=now, **{name: data[name] for name in MEMBER_FIELDS})
+        for data in cleaned
+    ]
+    try:
+        with transaction.atomic():
+            Member.objects.bulk_create(members, batch_size=1000)
+            _member_changed(church.id)
+    except IntegrityError:
+        raise ImportRejected([
+            "Another change added one of these emails while the file was being imported. "
+            "Nothing was imported; please upload the file again."
+        ]) from None
+    return ImportResult(created=len(members))
+
+
+# --- Groups and memberships ------------------------------------------------------------
+
+def _group_changed(church_id: int) -> None:
+    cache_aside.invalidate(*keys.GROUP_WRITE, church_id=church_id)
+
+
+@transaction.atomic
+def group_create(*, church: Church, data: dict) -> Group:
+    """Create a group from a `GroupForm`'s cleaned data."""
+    group = Group(church=church, name=data["name"], kind=data["kind"], description=data.get("description", ""))
+    try:
+        with transaction.atomic():
+            group.save()
+    except IntegrityError:
+        raise ValidationError({"name": "This church already has a group with this name."}) from None
+    _group_changed(church.id)
+    return group
+
+
+@transaction.atomic
+def group_update(*, group: Group, data: dict) -> Group:
+    """Save a `GroupForm`'s cleaned data (name, kind, description, archived) onto `group`."""
+    for name in ("name", "kind", "description", "archived"):
+        if name in data:
+            setattr(group, name, data[name])
+    try:
+        with transaction.atomic():
+            group.save()
+    except IntegrityError:
+        raise ValidationError({"name": "This church already has a group with this name."}) from None
+    _group_changed(group.church_id)
+    return group
+
+
+@transaction.atomic
+def membership_add(*, church: Church, group: Group, member_id: int,
+                   role: str = Membership.Role.MEMBER) -> Membership:
+    """Add one of the church's members to `group`. Raises ValidationError with a message
+    for the user (and changes nothing) for another church's member, an unknown id, an
+    archived group or someone already in the group."""
+    if group.church_id != church.id:
+        raise ValidationError("This group belongs to another church.")
+    if group.archived:
+        raise ValidationError("This group is archived; unarchive it before adding people.")
+    member = Member.objects.for_church(church).filter(pk=member_id).first()
+    if member is None:
+        raise ValidationError("That person isn't a member of this church.")
+    if Membership.objects.filter(group=group, member=member).exists():
+        raise ValidationError(f"{member.full_name} is already in {group.name}.")
+    try:
+        with transaction.atomic():
+            membership = Membership.objects.create(group=group, member=member, role=role,
+                                                   joined_on=timezone.localdate())
+    except IntegrityError:
+        raise ValidationError(f"{member.full_name} is already in {group.name}.") from None
+    _group_changed(church.id)
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership) -> None:
+    """Take a member out of a group (their past attendance stays)."""
+    church_id = membership.group.church_id
+    membership.delete()
+    _group_changed(church_id)
+
+
+@transaction.atomic
+def membership_set_role(*, membership: Membership, role: str) -> Membership:
+    """Make a member a leader of the group, or a plain member again."""
+    if role not in Membership.Role.values:
+        raise ValidationError(f"Unknown role {role!r}.")
+    if membership.role != role:
+        membership.role = role
+        membership.save(update_fields=["role"])
+        _group_changed(membership.group.church_id)
+    return membership

@@ -1,0 +1,337 @@
+"""Staff pages for members, groups and rosters: thin views over `selectors` and `services`."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from attendance.selectors import member_attendance_history
+
+from . import selectors, services
+from .access import get_for_church, staff_view
+from .forms import GroupForm, MemberForm, MemberImportForm, MembershipRoleForm, MemberStatusForm
+from .models import Group, Member, Membership
+
+ATTENDANCE_HISTORY_LIMIT = 20
+
+
+def _page_links(request: HttpRequest, page: selectors.PageOf, **params: str) -> dict:
+    """Previous/next URLs that keep the other query parameters (search, tab)."""
+    kept = {k: v for k, v in params.items() if v}
+
+    def url(number: int) -> str:
+        query = {**kept, **({"page": number} if number > 1 else {})}
+        return f"{request.path}?{urlencode(query)}" if query else request.path
+
+    return {
+        "previous_url": url(page.previous_page_number) if page.has_previous else "",
+        "next_url": url(page.next_page_number) if page.has_next else "",
+    }
+
+
+def _safe_next(request: HttpRequest, fallback: str) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return fallback
+
+
+def _posted(request: HttpRequest):
+    """The form data of a POST (even an empty one, so that it shows its errors), else None."""
+    return request.POST if request.method == "POST" else None
+
+
+def _validation_messages(exc: ValidationError) -> list[str]:
+    return list(exc.messages)
+
+
+# --- Members ---------------------------------------------------------------------------
+
+@staff_view
+@require_GET
+def member_list(request: HttpRequest) -> HttpResponse:
+    q = selectors.normalize_search(request.GET.get("q"))
+    page = selectors.member_list_page(church=request.church, q=q, page=selectors.parse_page(request.GET.get("page")))
+    ctx = {
+        "nav": "members",
+        "q": q,
+        "page": page,
+        "statuses": Member.Status.choices,
+        "return_to": request.get_full_path(),
+        **_page_links(request, page, q=q),
+    }
+    return render(request, "members/member_list.html", ctx)
+
+
+@staff_view
+@require_POST
+def member_bulk_status(request: HttpRequest) -> HttpResponse:
+    form = MemberStatusForm(request.POST)
+    back = _safe_next(request, reverse("member_list"))
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect(back)
+    status = form.cleaned_data["status"]
+    updated = services.members_set_status(
+        church=request.church, member_ids=form.cleaned_data["member_ids"], status=status,
+    )
+    label = Member.Status(status).label
+    if updated:
+        messages.success(request, f"Set {updated} member{'s' if updated != 1 else ''} to “{label}”.")
+    else:
+        messages.warning(request, "None of the selected members were found; nothing was changed.")
+    return redirect(back)
+
+
+@staff_view
+@require_http_methods(["GET", "POST"])
+def member_new(request: HttpRequest) -> HttpResponse:
+    form = MemberForm(_posted(request), church=request.church)
+    if request.method == "POST" and form.is_valid():
+        try:
+            member = services.member_create(church=request.church, data=form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Added {member.full_name}.")
+            return redirect(member)
+    ctx = {"nav": "members", "form": form, "member": None}
+    return render(request, "members/member_form.html", ctx)
+
+
+@staff_view
+@require_GET
+def member_detail(request: HttpRequest, member_id: int) -> HttpResponse:
+    member = get_for_church(Member.objects, request.church, pk=member_id)
+    ctx = {
+        "nav": "members",
+        "member": member,
+        "memberships": selectors.member_detail_groups(church=request.church, member=member),
+        "attendance": member_attendance_history(church=request.church, member=member, limit=ATTENDANCE_HISTORY_LIMIT),
+        "attendance_limit": ATTENDANCE_HISTORY_LIMIT,
+    }
+    return render(request, "members/member_detail.html", ctx)
+
+
+@staff_view
+@require_http_methods(["GET", "POST"])
+def member_edit(request: HttpRequest, member_id: int) -> HttpResponse:
+    member = get_for_church(Member.objects, request.church, pk=member_id)
+    form = MemberForm(_posted(request), church=request.church, instance=member)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.member_update(member=member, data=form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Saved {member.full_name}.")
+            return redirect(member)
+    ctx = {"nav": "members", "form": form, "member": member}
+    return render(request, "members/member_form.html", ctx)
+
+
+@staff_view
+@require_http_methods(["GET", "POST"])
+def member_delete(request: HttpRequest, member_id: int) -> HttpResponse:
+    member = get_for_church(Member.objects, request.church, pk=member_id)
+    if request.method == "POST":
+        name = member.full_name
+        services.member_delete(member=member)
+        messages.success(request, f"Deleted {name}, with their group memberships and attendance.")
+        return redirect("member_list")
+    ctx = {
+        "nav": "members",
+        "member": member,
+        "group_count": member.memberships.count(),
+        "attendance_count": member.attendance.count(),
+    }
+    return render(request, "members/member_confirm_delete.html", ctx)
+
+
+@staff_view
+@require_http_methods(["GET", "POST"])
+def member_import(request: HttpRequest) -> HttpResponse:
+    form = MemberImportForm(_posted(request), request.FILES if request.method == "POST" else None)
+    problems: list[str] = []
+    if request.method == "POST":
+        if not form.is_valid():
+            problems = [error for errors in form.errors.values() for error in errors]
+        else:
+            try:
+                result = services.members_import_csv(church=request.church, file=form.cleaned_data["file"])
+            except services.ImportRejected as exc:
+                problems = exc.problems
+            else:
+                messages.success(request, f"Imported {result.created:,} member{'s' if result.created != 1 else ''}.")
+                return redirect("member_list")
+    ctx = {
+        "nav": "members",
+        "form": form,
+        "problems": problems,
+        "required": services.IMPORT_REQUIRED,
+        "optional": services.IMPORT_OPTIONAL,
+        "max_size": services._size(services.IMPORT_MAX_BYTES),
+        "max_rows": services.IMPORT_MAX_ROWS,
+    }
+    return render(request, "members/member_import.html", ctx, status=400 if problems else 200)
+
+
+class _Echo:
+    """csv.writer target that hands each written line back instead of buffering it."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    text = str(value)
+    # A name like "=HYPERLINK(...)" would run as a formula in a spreadsheet.
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _export_lines(rows: Iterator[tuple]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield "\ufeff"  # lets Excel open the UTF-8 file with the right accents
+    yield writer.writerow(selectors.EXPORT_FIELDS)
+    phone_at = selectors.EXPORT_FIELDS.index("phone")
+    for row in rows:
+        # Phones are validated E.164: the leading + is data, not a formula.
+        yield writer.writerow([row[i] if i == phone_at else _cell(row[i]) for i in range(len(row))])
+
+
+@staff_view
+@require_GET
+def member_export(request: HttpRequest) -> StreamingHttpResponse:
+    rows = selectors.member_export_rows(church=request.church)
+    response = StreamingHttpResponse(_export_lines(rows), content_type="text/csv; charset=utf-8")
+    filename = f"members-{request.church.slug}-{timezone.localdate():%Y-%m-%d}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+# --- Groups ----------------------------------------------------------------------------
+
+@staff_view
+@require_GET
+def group_list(request: HttpRequest) -> HttpResponse:
+    archived = request.GET.get("archived") == "1"
+    data = selectors.group_list(church=request.church, archived=archived)
+    ctx = {"nav": "groups", "groups": data["groups"], "other_count": data["other_count"], "archived": archived}
+    return render(request, "members/group_list.html", ctx)
+
+
+@staff_view
+@require_http_methods(["GET", "POST"])
+def group_new(request: HttpRequest) -> HttpResponse:
+    form = GroupForm(_posted(request), church=request.church)
+    if request.method == "POST" and form.is_valid():
+        try:
+            group = services.group_create(church=request.church, data=form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Created the group {group.name}.")
+            return redirect(group)
+    return render(request, "members/group_form.html", {"nav": "groups", "form": form, "group": None})
+
+
+@staff_view
+@require_http_methods(["GET", "POST"])
+def group_edit(request: HttpRequest, group_id: int) -> HttpResponse:
+    group = get_for_church(Group.objects, request.church, pk=group_id)
+    form = GroupForm(_posted(request), instance=group, church=request.church)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.group_update(group=group, data=form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Saved {group.name}{' (archived)' if group.archived else ''}.")
+            return redirect(group)
+    return render(request, "members/group_form.html", {"nav": "groups", "form": form, "group": group})
+
+
+@staff_view
+@require_GET
+def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
+    group = get_for_church(Group.objects, request.church, pk=group_id)
+    roster = selectors.group_roster_page(
+        church=request.church, group=group, page=selectors.parse_page(request.GET.get("page")),
+    )
+    find = selectors.normalize_search(request.GET.get("find"))
+    ctx = {
+        "nav": "groups",
+        "group": group,
+        "page": roster,
+        "find": find,
+        "candidates": selectors.group_add_candidates(church=request.church, group=group, q=find) if find else [],
+        "return_to": request.get_full_path(),
+        **_page_links(request, roster, find=find),
+    }
+    return render(request, "members/group_detail.html", ctx)
+
+
+@staff_view
+@require_POST
+def membership_add(request: HttpRequest, group_id: int) -> HttpResponse:
+    group = get_for_church(Group.objects, request.church, pk=group_id)
+    back = _safe_next(request, group.get_absolute_url())
+    try:
+        member_id = int(request.POST.get("member_id", ""))
+    except ValueError:
+        messages.error(request, "Choose a person to add.")
+        return redirect(back)
+    try:
+        membership = services.membership_add(church=request.church, group=group, member_id=member_id)
+    except ValidationError as exc:
+        for message in _validation_messages(exc):
+            messages.error(request, message)
+    else:
+        messages.success(request, f"Added {membership.member.full_name} to {group.name}.")
+    return redirect(back)
+
+
+def _membership(request: HttpRequest, group_id: int, member_id: int) -> Membership:
+    group = get_for_church(Group.objects, request.church, pk=group_id)
+    # The group is the church's (or a 404), so the membership lookup is scoped through it.
+    return get_object_or_404(Membership.objects.select_related("member", "group"), group=group, member_id=member_id)
+
+
+@staff_view
+@require_POST
+def membership_remove(request: HttpRequest, group_id: int, member_id: int) -> HttpResponse:
+    membership = _membership(request, group_id, member_id)
+    services.membership_remove(membership=membership)
+    messages.success(request, f"Removed {membership.member.full_name} from {membership.group.name}.")
+    return redirect(_safe_next(request, membership.group.get_absolute_url()))
+
+
+@staff_view
+@require_POST
+def membership_role(request: HttpRequest, group_id: int, member_id: int) -> HttpResponse:
+    membership = _membership(request, group_id, member_id)
+    form = MembershipRoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose leader or member.")
+    else:
+        services.membership_set_role(membership=membership, role=form.cleaned_data["role"])
+        what = "a leader" if membership.role == Membership.Role.LEADER else "a member (not a leader)"
+        messages.success(request, f"{membership.member.full_name} is now {what} of {membership.group.name}.")
+    return redirect(_safe_next(request, membership.group.get_absolute_url()))

@@ -1,0 +1,393 @@
+"""`make bench`: the cache's effect, measured side by side in one run on PostgreSQL + Redis.
+
+    make bench                      # or: .venv/bin/python scripts/bench/run.py
+    BENCH_DURATION=5 BENCH_REPEATS=1 make bench     # a quicker, noisier run
+
+1. Dashboard data of a 100,000-member church: `dashboard_summary` cache miss vs hit, in process.
+2. Dashboard page throughput through Gunicorn (workers = cores), CACHE_ASIDE=off vs on (wrk).
+3. Warm dashboard throughput as a fraction of /healthz throughput on the same server.
+4. SQL statements per warm dashboard request and per 1,000 requests of a staff mix, off vs on
+   (read from the `flock_db_queries_total` counter on /metrics, summed over the workers).
+Plus an in-process profile of a warm dashboard request (where the time goes) and the query
+plans of scripts/bench_queries.py. Writes docs/benchmarks.md, docs/benchmarks.png and
+docs/benchmarks.json. Traffic goes to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import random
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import chart  # noqa: E402
+import common  # noqa: E402
+import loadgen  # noqa: E402
+import writeup  # noqa: E402
+from common import DOCS, ROOT, Client, Server, log  # noqa: E402
+
+# The staff mix of phase 4 (weights in percent): what a church office does all day.
+MIX = (
+    ("dashboard", 25),
+    ("member list, page 1", 20),
+    ("member list, page 2", 10),
+    ("member search", 15),
+    ("member detail", 15),
+    ("group list", 10),
+    ("group roster", 5),
+)
+MIX_VIEWS = ("dashboard", "member_list", "member_detail", "group_list", "group_detail")
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, str(default)))
+
+
+def noise() -> dict:
+    ps = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout.splitlines()
+    me = str(os.getpid())
+    pytest = [line for line in ps if "pytest" in line and not line.strip().startswith(me)]
+    gunicorn = [line for line in ps if "gunicorn" in line and "var/bench" not in line]
+    return {
+        "at": datetime.datetime.now(datetime.UTC).strftime("%H:%M:%S"),
+        "loadavg_1m": os.getloadavg()[0],
+        "pytest_processes": len(pytest),
+        "other_gunicorn_processes": len(gunicorn),
+    }
+
+
+# --- 1. dashboard data: miss vs hit, in process -----------------------------------------------
+def phase_data(fixture: common.Fixture, *, cold_runs: int, warm_per_cold: int) -> dict:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from analytics.selectors import dashboard_fragment, dashboard_summary
+    from cachemon import cache_aside, keys
+    from members.models import Church
+
+    church = Church.objects.get(pk=fixture.church_id)
+
+    def invalidate(*namespaces: str) -> None:
+        # Outside a transaction on_commit runs at once: the next read is a miss.
+        cache_aside.invalidate(*namespaces, church_id=church.id)
+
+    def timed(fn) -> float:
+        t0 = time.perf_counter()
+        fn(church=church)
+        return (time.perf_counter() - t0) * 1000
+
+    out = {}
+    for name, fn, namespaces in (
+        ("summary", dashboard_summary, (keys.STATS,)),
+        ("fragment", dashboard_fragment, (keys.STATS, keys.DASHBOARD)),
+    ):
+        invalidate(*namespaces)
+        with CaptureQueriesContext(connection) as cold_q:
+            fn(church=church)
+        with CaptureQueriesContext(connection) as warm_q:
+            fn(church=church)
+        cold, warm = [], []
+        for _ in range(cold_runs):
+            invalidate(*namespaces)
+            cold.append(timed(fn))
+            warm.extend(timed(fn) for _ in range(warm_per_cold))
+        out[name] = {
+            "miss_ms": writeup.stats(cold), "hit_ms": writeup.stats(warm),
+            "ratio": statistics.median(cold) / statistics.median(warm),
+            "miss_sql": len(cold_q), "hit_sql": len(warm_q),
+        }
+        log(f"  {name}: miss {out[name]['miss_ms']['median']:.2f} ms ({len(cold_q)} SQL), "
+            f"hit {out[name]['hit_ms']['median']:.3f} ms ({len(warm_q)} SQL): {out[name]['ratio']:.0f}x")
+    return out
+
+
+# --- 2-4. through Gunicorn ------------------------------------------------------------------
+def discover(client: Client) -> dict:
+    """Ids and names to visit, read from the pages as a user would find them."""
+    _, _, p1 = client.get("/members/")
+    _, _, p2 = client.get("/members/?page=2")
+    member_ids = sorted({int(i) for i in re.findall(r'href="/members/(\d+)/"', p1 + p2)})
+    names = re.findall(r'href="/members/\d+/">([^<,]+),', p1 + p2)
+    terms = sorted({n.strip()[:4].lower() for n in names if len(n.strip()) >= 3})[:12] or ["smi", "ann", "lee"]
+    _, _, groups = client.get("/groups/")
+    group_ids = sorted({int(i) for i in re.findall(r'href="/groups/(\d+)/"', groups)})
+    if not member_ids or not group_ids:
+        common.die("could not find member or group links on /members/ and /groups/")
+    return {"member_ids": member_ids, "group_ids": group_ids[:20], "terms": terms}
+
+
+def mix_sequence(targets: dict, n: int) -> list[tuple[str, str]]:
+    rng = random.Random(20261128)
+    kinds = [k for k, _ in MIX]
+    weights = [w for _, w in MIX]
+    seq = []
+    for kind in rng.choices(kinds, weights, k=n):
+        path = {
+            "dashboard": lambda: "/dashboard/",
+            "member list, page 1": lambda: "/members/",
+            "member list, page 2": lambda: "/members/?page=2",
+            "member search": lambda: f"/members/?q={rng.choice(targets['terms'])}",
+            "member detail": lambda: f"/members/{rng.choice(targets['member_ids'])}/",
+            "group list": lambda: "/groups/",
+            "group roster": lambda: f"/groups/{rng.choice(targets['group_ids'])}/",
+        }[kind]()
+        seq.append((kind, path))
+    return seq
+
+
+def run_mix(port: int, cookies: dict, seq: list[tuple[str, str]], clients: int) -> dict:
+    """Send the sequence over `clients` keep-alive connections; per-kind client-side latency."""
+    timings: dict[str, list[float]] = {k: [] for k, _ in MIX}
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def worker(part: list[tuple[str, str]]) -> None:
+        client = Client(port, cookies)
+        for kind, path in part:
+            t0 = time.perf_counter()
+            status, _, _ = client.get(path)
+            ms = (time.perf_counter() - t0) * 1000
+            with lock:
+                timings[kind].append(ms)
+                if status != 200:
+                    errors.append(f"{status} {path}")
+        client.close()
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(seq[i::clients],)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    if errors:
+        common.die(f"the staff mix got answers other than 200: {errors[:5]}")
+    return {"wall_s": wall, "rps": len(seq) / wall,
+            "p50_ms": {k: statistics.median(v) for k, v in timings.items() if v},
+            "count": {k: len(v) for k, v in timings.items()}}
+
+
+def views_delta(before, after, views=MIX_VIEWS) -> dict[str, float]:
+    return {v: common.metric_sum(after, "flock_db_queries_total", view=v)
+            - common.metric_sum(before, "flock_db_queries_total", view=v) for v in views}
+
+
+def cache_delta(before, after) -> dict[str, float]:
+    out = {}
+    for outcome in ("hits", "misses", "errors"):
+        out[outcome] = (common.metric_sum(after, "flock_cache_aside_total", outcome=outcome)
+                        - common.metric_sum(before, "flock_cache_aside_total", outcome=outcome))
+    return out
+
+
+def phase_http(fixture: common.Fixture, wrk: str, *, duration: int, repeats: int, connections: int,
+               threads: int, mix_n: int) -> dict:
+    out: dict = {"modes": {}}
+    targets = None
+    for mode in ("off", "on"):
+        log(f"Gunicorn with CACHE_ASIDE={mode}, {common.WORKERS} workers")
+        with Server(f"cache-{mode}", cache_aside=mode == "on") as srv:
+            client = common.login(srv.port, fixture.username, fixture.password)
+            status, _, html = client.get("/dashboard/")
+            shown = re.search(r'data-stat="members_total"[^>]*>\s*([\d,]+)', html)
+            if status != 200 or not shown:
+                common.die(f"/dashboard/ answered {status} without a members_total figure")
+            if targets is None:
+                targets = discover(client)
+            for _ in range(20):  # warm: templates compiled, caches filled, connections open
+                client.get("/dashboard/")
+            cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+            hz_status, _, _ = Client(srv.port).get("/healthz")
+            res: dict = {"members_total_shown": shown.group(1), "dashboard": [], "healthz": [],
+                         "dashboard_sql": 0.0, "dashboard_requests": 0}
+            for i in range(repeats):
+                before = common.metric_samples(srv.port)
+                run = loadgen.run_wrk(wrk, srv.port, "/dashboard/", duration=duration, connections=connections,
+                                      threads=threads, cookie=cookie)
+                after = common.metric_samples(srv.port)
+                res["dashboard"].append(run)
+                res["dashboard_sql"] += views_delta(before, after, ("dashboard",))["dashboard"]
+                res["dashboard_requests"] += run["requests"]
+                res.setdefault("dashboard_cache", []).append(cache_delta(before, after))
+                log(f"  /dashboard/ run {i + 1}: {run['rps']:.1f} req/s, p50 {run['latency_ms']['p50']:.1f} ms")
+                if mode == "on" and hz_status == 200:
+                    run = loadgen.run_wrk(wrk, srv.port, "/healthz", duration=duration, connections=connections,
+                                          threads=threads)
+                    res["healthz"].append(run)
+                    log(f"  /healthz    run {i + 1}: {run['rps']:.1f} req/s, p50 {run['latency_ms']['p50']:.1f} ms")
+            res["sql_per_dashboard_request"] = res["dashboard_sql"] / max(1, res["dashboard_requests"])
+
+            # The staff mix, from an empty data cache (sessions kept): misses included.
+            cleared = common.clear_cache_data()
+            seq = mix_sequence(targets, mix_n)
+            before = common.metric_samples(srv.port)
+            mix = run_mix(srv.port, client.cookies, seq, clients=min(2, connections))
+            after = common.metric_samples(srv.port)
+            per_view = views_delta(before, after)
+            mix["sql_total"] = sum(per_view.values())
+            mix["sql_per_1000"] = mix["sql_total"] * 1000 / len(seq)
+            mix["sql_by_view"] = per_view
+            mix["cache"] = cache_delta(before, after)
+            mix["requests"] = len(seq)
+            mix["cleared_keys"] = cleared
+            res["mix"] = mix
+            log(f"  staff mix: {len(seq)} requests, {mix['sql_total']:.0f} SQL "
+                f"({mix['sql_per_1000']:.0f} per 1,000), {mix['rps']:.1f} req/s")
+            client.close()
+            out["modes"][mode] = res
+    out["targets"] = targets
+    out["mix_weights"] = dict(MIX)
+    return out
+
+
+# --- where a warm dashboard request spends its time (in process) ----------------------------
+PROFILE_PARTS = (
+    ("session + user (cache)", "django/contrib/auth/__init__.py", ("get_user",)),
+    ("dashboard fragment (cache GET)", "analytics/selectors.py", ("dashboard_fragment",)),
+    ("page template render", "django/shortcuts.py", ("render",)),
+    ("CSRF middleware", "django/middleware/csrf.py", ("process_request", "process_view", "process_response")),
+    ("Prometheus middleware", "django_prometheus/middleware.py", ("process_request", "process_response",
+                                                                  "process_view")),
+    ("session save check", "django/contrib/sessions/middleware.py", ("process_response",)),
+    ("messages middleware", "django/contrib/messages/middleware.py", ("process_response",)),
+    ("security/common/clickjacking", "django/middleware/", ("process_request", "process_response")),
+    ("whitenoise", "whitenoise/middleware.py", ("__call__",)),
+    ("URL resolving", "django/urls/resolvers.py", ("resolve",)),
+)
+
+
+def phase_profile(fixture: common.Fixture, *, n: int) -> dict:
+    import cProfile
+    import pstats
+
+    from django.test import Client as DjangoClient
+
+    client = DjangoClient(HTTP_HOST="127.0.0.1")
+    if not client.login(username=fixture.username, password=fixture.password):
+        common.die("in-process login failed")
+    out: dict = {"n": n}
+    for path in ("/healthz", "/dashboard/", "/accounts/login/"):
+        if client.get(path).status_code != 200:
+            continue
+        for _ in range(50):
+            client.get(path)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            client.get(path)
+        out[path] = (time.perf_counter() - t0) * 1000 / n
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(n):
+        client.get("/dashboard/")
+    prof.disable()
+    st = pstats.Stats(prof)
+    total = sum(tt for (_, _, tt, _, _) in st.stats.values())
+    parts = []
+    for label, path_part, funcs in PROFILE_PARTS:
+        ct = 0.0
+        for (filename, _line, func), (_cc, _nc, _tt, cum, _callers) in st.stats.items():
+            if path_part in filename.replace("\\", "/") and func in funcs:
+                if label == "security/common/clickjacking" and not any(
+                        m in filename for m in ("security.py", "common.py", "clickjacking.py")):
+                    continue
+                ct += cum
+        parts.append((label, ct * 1000 / n))
+    out["profiled_total_ms"] = total * 1000 / n
+    out["parts_ms"] = parts
+    top = sorted(st.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:15]
+    out["top_tottime"] = [
+        (f"{Path(f).parent.name}/{Path(f).name}:{line}({func})", tt * 1000 / n, cum * 1000 / n)
+        for (f, line, func), (_cc, _nc, tt, cum, _c) in top
+    ]
+    return out
+
+
+# --- the indices engineer's query plans ------------------------------------------------------
+def phase_queries() -> dict:
+    script = ROOT / "scripts" / "bench_queries.py"
+    if not script.exists():
+        return {"skipped": "scripts/bench_queries.py is not there"}
+    log("scripts/bench_queries.py (query plans on the same database)")
+    t0 = time.monotonic()
+    res = subprocess.run([common.PYTHON, str(script)], cwd=ROOT, env=common.app_env(), text=True,
+                         capture_output=True, timeout=900)
+    md = DOCS / "bench" / "queries.md"
+    out = {"exit": res.returncode, "seconds": time.monotonic() - t0,
+           "markdown": md.read_text() if md.exists() and res.returncode == 0 else None}
+    if res.returncode != 0:
+        out["error"] = (res.stdout + res.stderr)[-3000:]
+        log(f"  bench_queries.py failed (exit {res.returncode}); its section is left out")
+    return out
+
+
+# --- main -------------------------------------------------------------------------------------
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short runs (a smoke test, not for figures)")
+    parser.add_argument("--no-queries", action="store_true", help="skip scripts/bench_queries.py")
+    args = parser.parse_args()
+    quick = args.quick
+    cfg = {
+        "duration_s": env_int("BENCH_DURATION", 3 if quick else 10),
+        "repeats": env_int("BENCH_REPEATS", 1 if quick else 3),
+        "connections": env_int("BENCH_CONNECTIONS", min(4, 2 * common.CORES)),
+        "wrk_threads": env_int("BENCH_WRK_THREADS", min(2, common.CORES)),
+        "workers": common.WORKERS,
+        "cold_runs": env_int("BENCH_COLD_RUNS", 5 if quick else 31),
+        "warm_per_cold": env_int("BENCH_WARM_PER_COLD", 20),
+        "mix_requests": env_int("BENCH_MIX_REQUESTS", 200 if quick else 1000),
+        "profile_requests": env_int("BENCH_PROFILE_REQUESTS", 100 if quick else 400),
+        "members": common.MEMBERS,
+    }
+    started = datetime.datetime.now(datetime.UTC)
+    t_start = time.monotonic()
+    results: dict = {"config": cfg, "noise": [noise()], "quick": quick}
+    wrk = loadgen.ensure_wrk()
+    fixture = common.ensure_fixture(reseed=os.environ.get("BENCH_RESEED", "") in ("1", "yes", "true"))
+    common.setup_django(CACHE_ASIDE="on")
+    common.clear_cache()
+    results["fixture"] = {"church": fixture.slug, "members": fixture.members, "username": fixture.username}
+    results["machine"] = writeup.machine_info(wrk_version=loadgen.wrk_version(wrk))
+
+    log(f"1. dashboard data of {fixture.slug} ({fixture.members:,} members): miss vs hit, in process")
+    results["data"] = phase_data(fixture, cold_runs=cfg["cold_runs"], warm_per_cold=cfg["warm_per_cold"])
+    results["noise"].append(noise())
+    log("2-4. through Gunicorn")
+    results["http"] = phase_http(fixture, wrk, duration=cfg["duration_s"], repeats=cfg["repeats"],
+                                 connections=cfg["connections"], threads=cfg["wrk_threads"],
+                                 mix_n=cfg["mix_requests"])
+    results["noise"].append(noise())
+    log("where a warm dashboard request spends its time (in process, cProfile)")
+    results["profile"] = phase_profile(fixture, n=cfg["profile_requests"])
+    results["queries"] = {"skipped": "--no-queries"} if args.no_queries else phase_queries()
+    results["noise"].append(noise())
+    results["started"] = started.strftime("%Y-%m-%d %H:%M UTC")
+    results["seconds"] = time.monotonic() - t_start
+    results["command"] = writeup.command_line()
+
+    (DOCS / "benchmarks.json").write_text(json.dumps(results, indent=1, default=str))
+    md = writeup.markdown(results)
+    (DOCS / "benchmarks.md").write_text(md)
+    html = chart.page(*writeup.chart_panels(results))
+    why_not = chart.screenshot(html, DOCS / "benchmarks.png", html_copy=common.VAR / "benchmarks-chart.html")
+    if why_not:
+        log(f"no PNG: {why_not}")
+    print()
+    print(writeup.summary_text(results))
+    log(f"wrote docs/benchmarks.md, docs/benchmarks.png, docs/benchmarks.json in {results['seconds']:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,421 @@
+"""Turning the figures of a `make bench` run into docs/benchmarks.md and the chart panels."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+
+import chart
+from common import CORES, ROOT
+
+GOALS = {"data_ratio": 100.0, "throughput_ratio": 10.0, "healthz_fraction": 0.30, "mix_reduction": 0.90}
+
+
+def stats(values: list[float]) -> dict:
+    ordered = sorted(values)
+
+    def pct(p: float) -> float:
+        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+    return {"median": statistics.median(ordered), "p10": pct(10), "p90": pct(90), "min": ordered[0],
+            "max": ordered[-1], "n": len(ordered)}
+
+
+def _version(module: str) -> str:
+    try:
+        from importlib.metadata import version
+
+        return version(module)
+    except Exception:
+        return "?"
+
+
+def machine_info(*, wrk_version: str) -> dict:
+    from django.core.cache import caches
+    from django.db import connection
+
+    cpu = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gb = "?"
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                mem_gb = f"{int(line.split()[1]) / 1024 / 1024:.0f}"
+    except OSError:
+        pass
+    os_name = platform.platform()
+    try:
+        for line in open("/etc/os-release"):
+            if line.startswith("PRETTY_NAME="):
+                os_name = f"{line.split('=', 1)[1].strip().strip(chr(34))} (kernel {platform.release()})"
+    except OSError:
+        pass
+    with connection.cursor() as cur:
+        cur.execute("SHOW server_version")
+        pg = cur.fetchone()[0]
+    try:
+        redis_version = caches["default"].client.get_client().info("server")["redis_version"]
+    except Exception:
+        redis_version = "?"
+    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return {
+        "cores": CORES, "cpu": cpu, "memory_gb": mem_gb, "os": os_name,
+        "python": platform.python_version(), "django": _version("Django"), "psycopg": _version("psycopg"),
+        "gunicorn": _version("gunicorn"), "django_redis": _version("django-redis"),
+        "postgresql": pg, "redis": redis_version, "wrk": wrk_version,
+        "git": f"{git}{' + uncommitted changes' if dirty else ''}",
+    }
+
+
+def command_line() -> str:
+    overrides = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(os.environ.items()) if k.startswith("BENCH_"))
+    if os.environ.get("MAKELEVEL"):
+        cmd = "make bench"
+    else:
+        cmd = " ".join([".venv/bin/python", "scripts/bench/run.py", *sys.argv[1:]])
+    return f"{overrides} {cmd}".strip()
+
+
+def _med(runs: list[dict], key: str, sub: str | None = None) -> float:
+    return statistics.median(r[key][sub] if sub else r[key] for r in runs)
+
+
+def derived(r: dict) -> dict:
+    """The headline figures, computed once for the markdown, the chart and the console."""
+    d = {}
+    data = r["data"]["summary"]
+    d["miss_ms"], d["hit_ms"] = data["miss_ms"]["median"], data["hit_ms"]["median"]
+    d["data_ratio"] = data["ratio"]
+    off, on = r["http"]["modes"]["off"], r["http"]["modes"]["on"]
+    d["off_rps"], d["on_rps"] = _med(off["dashboard"], "rps"), _med(on["dashboard"], "rps")
+    d["throughput_ratio"] = d["on_rps"] / d["off_rps"]
+    for mode, res in (("off", off), ("on", on)):
+        for p in ("p50", "p90", "p99"):
+            d[f"{mode}_{p}"] = _med(res["dashboard"], "latency_ms", p)
+    d["healthz_rps"] = _med(on["healthz"], "rps") if on["healthz"] else None
+    d["healthz_fraction"] = d["on_rps"] / d["healthz_rps"] if d["healthz_rps"] else None
+    d["sql_warm_dashboard"] = on["sql_per_dashboard_request"]
+    d["sql_off_dashboard"] = off["sql_per_dashboard_request"]
+    d["mix_off"], d["mix_on"] = off["mix"]["sql_per_1000"], on["mix"]["sql_per_1000"]
+    d["mix_reduction"] = 1 - d["mix_on"] / d["mix_off"] if d["mix_off"] else None
+    return d
+
+
+def _goal(value: float | None, goal: float) -> str:
+    if value is None:
+        return "not measured"
+    return "met" if value >= goal else "**not met**"
+
+
+def _ms(v: float) -> str:
+    return f"{v:.3f} ms" if v < 1 else f"{v:.1f} ms" if v < 100 else f"{v:.0f} ms"
+
+
+def markdown(r: dict) -> str:
+    d = derived(r)
+    m, cfg, fx = r["machine"], r["config"], r["fixture"]
+    off, on = r["http"]["modes"]["off"], r["http"]["modes"]["on"]
+    members = f"{fx['members']:,}"
+    L: list[str] = []
+    add = L.append
+    add("# Benchmarks")
+    add("")
+    add(f"Measured by `{r['command']}` on {r['started']} ({r['seconds'] / 60:.1f} minutes), on "
+        f"{m['cores']} cores, PostgreSQL {m['postgresql']} + Redis {m['redis']}, Gunicorn with "
+        f"{cfg['workers']} workers (one per core). Every figure below comes from that one run; the raw "
+        "figures are in [benchmarks.json](benchmarks.json). Rerun it with `make bench` (see the end).")
+    if r.get("quick"):
+        add("")
+        add("> **Quick run (`--quick`)**: short durations, one repeat. A smoke test, not figures to quote.")
+    add("")
+    add("![Benchmark chart](benchmarks.png)")
+    add("")
+    add("## Summary")
+    add("")
+    add("| what | cache off / miss | cache on / hit | change | goal |")
+    add("| --- | ---: | ---: | ---: | --- |")
+    add(f"| Dashboard data of a {members}-member church (median, in process) | {_ms(d['miss_ms'])} | "
+        f"{_ms(d['hit_ms'])} | **{d['data_ratio']:.0f}x faster** | ≥ 100x: {_goal(d['data_ratio'], 100)} |")
+    add(f"| Dashboard page throughput (wrk, {cfg['connections']} connections) | {d['off_rps']:.1f} req/s | "
+        f"{d['on_rps']:.1f} req/s | **{d['throughput_ratio']:.1f}x** | ≥ 10x: {_goal(d['throughput_ratio'], 10)} |")
+    add(f"| Dashboard page latency p50 / p99 | {_ms(d['off_p50'])} / {_ms(d['off_p99'])} | "
+        f"{_ms(d['on_p50'])} / {_ms(d['on_p99'])} | | |")
+    if d["healthz_fraction"] is not None:
+        add(f"| Warm dashboard throughput as a fraction of `/healthz` ({d['healthz_rps']:.0f} req/s) | | "
+            f"{d['on_rps']:.1f} req/s | **{d['healthz_fraction']:.2f}** | ≥ 0.30: "
+            f"{_goal(d['healthz_fraction'], 0.30)} |")
+    else:
+        add("| Warm dashboard vs `/healthz` | | | not measured (`/healthz` did not answer 200) | ≥ 0.30 |")
+    add(f"| SQL statements per dashboard request | {d['sql_off_dashboard']:.2f} | {d['sql_warm_dashboard']:.2f} | "
+        f"| 0 when warm: {'met' if d['sql_warm_dashboard'] == 0 else '**not met**'} |")
+    red = d["mix_reduction"]
+    add(f"| SQL statements per 1,000 requests of the staff mix | {d['mix_off']:,.0f} | {d['mix_on']:,.0f} | "
+        f"**{-red * 100:.0f}%** | ≥ -90%: {_goal(red, 0.90)} |")
+    add("")
+
+    # 1
+    add(f"## 1. Dashboard data: cache miss vs hit ({members} members)")
+    add("")
+    add("In process (no HTTP): `analytics.selectors.dashboard_summary(church=...)` timed with "
+        "`time.perf_counter`. A *miss* follows an invalidation through the real write path "
+        "(`cache_aside.invalidate(keys.STATS, ...)`, a generation bump), so it pays the generation "
+        "read, the miss, the stampede lock, the aggregate queries and the store; a *hit* is the "
+        f"generation read plus one GET. {cfg['cold_runs']} misses, each followed by "
+        f"{cfg['warm_per_cold']} hits. The rendered fragment (`dashboard_fragment`: figures + SVG "
+        "charts as HTML, what the page actually reads) is measured the same way.")
+    add("")
+    add("| read | miss median | miss p10–p90 | SQL on miss | hit median | hit p10–p90 | SQL on hit | miss / hit |")
+    add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name, label in (("summary", "`dashboard_summary`"), ("fragment", "`dashboard_fragment`")):
+        x = r["data"][name]
+        add(f"| {label} | {_ms(x['miss_ms']['median'])} | {_ms(x['miss_ms']['p10'])}–{_ms(x['miss_ms']['p90'])} | "
+            f"{x['miss_sql']} | {_ms(x['hit_ms']['median'])} | {_ms(x['hit_ms']['p10'])}–{_ms(x['hit_ms']['p90'])} | "
+            f"{x['hit_sql']} | **{x['ratio']:.0f}x** |")
+    add("")
+
+    # 2
+    add("## 2. Dashboard page throughput: `CACHE_ASIDE=off` vs on")
+    add("")
+    add(f"Two Gunicorn servers in turn (`gunicorn -c gunicorn.conf.py churchapp.wsgi`, "
+        f"WEB_CONCURRENCY={cfg['workers']}, the configured worker class and threads, access log on, "
+        f"DEBUG off), the same {members}-member church, the same staff session: logged in once "
+        f"through the login form, its cookie passed to `wrk -t{cfg['wrk_threads']} -c{cfg['connections']} "
+        f"-d{cfg['duration_s']}s` on `/dashboard/`. {cfg['repeats']} runs per side; the median is reported. "
+        "Any answer other than 200 (a redirect to the login page, say) fails the run. wrk shares the "
+        f"{m['cores']} cores with the server, PostgreSQL and Redis.")
+    add("")
+    add("| side | run | req/s | p50 | p75 | p90 | p99 | max | requests |")
+    add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for mode, res in (("cache off", off), ("cache on", on)):
+        for i, run in enumerate(res["dashboard"], 1):
+            lat = run["latency_ms"]
+            add(f"| {mode} | {i} | {run['rps']:.1f} | {_ms(lat['p50'])} | {_ms(lat['p75'])} | {_ms(lat['p90'])} | "
+                f"{_ms(lat['p99'])} | {_ms(lat['max'])} | {run['requests']:,} |")
+    add("")
+    add(f"Median: **{d['off_rps']:.1f} → {d['on_rps']:.1f} req/s ({d['throughput_ratio']:.1f}x)**; "
+        f"p50 {_ms(d['off_p50'])} → {_ms(d['on_p50'])}, p99 {_ms(d['off_p99'])} → {_ms(d['on_p99'])}. "
+        f"The page showed `members_total` = {on['members_total_shown']}.")
+    add("")
+
+    # 3
+    add("## 3. Warm dashboard vs `/healthz` on the same server")
+    add("")
+    if on["healthz"]:
+        add("`/healthz` does no I/O: its throughput is the ceiling of this server on this machine (WSGI, "
+            "Gunicorn, the middleware stack for an anonymous request). Runs alternate with the dashboard runs "
+            "of the cache-on server above.")
+        add("")
+        add("| run | /healthz req/s | p50 | p99 | warm /dashboard/ req/s | fraction |")
+        add("| ---: | ---: | ---: | ---: | ---: | ---: |")
+        for i, (h, dash) in enumerate(zip(on["healthz"], on["dashboard"]), 1):
+            add(f"| {i} | {h['rps']:.1f} | {_ms(h['latency_ms']['p50'])} | {_ms(h['latency_ms']['p99'])} | "
+                f"{dash['rps']:.1f} | {dash['rps'] / h['rps']:.2f} |")
+        add("")
+        add(f"Median: {d['on_rps']:.1f} / {d['healthz_rps']:.1f} = **{d['healthz_fraction']:.2f}**.")
+    else:
+        add("Not measured: `/healthz` did not answer 200 on this build.")
+    add("")
+
+    # 4
+    add("## 4. SQL statements: warm dashboard and the staff mix")
+    add("")
+    add("Counted by `cachemon.db_queries.DBQueryCountMiddleware` (an `execute_wrapper` per request, "
+        "first in the stack after django-prometheus) into `flock_db_queries_total{view=...}`, read "
+        "from `/metrics` (summed over all Gunicorn workers) before and after each phase; only the "
+        "views of the phase are counted, so the `/metrics` reads themselves do not count.")
+    add("")
+    add(f"- Dashboard, during the wrk runs above: cache off **{d['sql_off_dashboard']:.2f}** statements "
+        f"per request ({off['dashboard_sql']:,.0f} over {off['dashboard_requests']:,} requests); cache on "
+        f"**{d['sql_warm_dashboard']:.2f}** ({on['dashboard_sql']:,.0f} over {on['dashboard_requests']:,}).")
+    weights = ", ".join(f"{k} {w}%" for k, w in r["http"]["mix_weights"].items())
+    tg = r["http"]["targets"]
+    add(f"- The staff mix: {on['mix']['requests']:,} requests drawn with a fixed seed from {weights}, over "
+        f"2 keep-alive connections with the same session. Member details pick from the "
+        f"{len(tg['member_ids'])} members linked from list pages 1–2, rosters from {len(tg['group_ids'])} "
+        f"groups, searches from {len(tg['terms'])} name prefixes ({', '.join(tg['terms'])}). "
+        "Each side starts from an **empty data cache** (the bench's keys deleted by prefix; "
+        "the session kept), so first visits are misses and count.")
+    add("")
+    add("| view | SQL, cache off | SQL, cache on |")
+    add("| --- | ---: | ---: |")
+    for view in off["mix"]["sql_by_view"]:
+        add(f"| `{view}` | {off['mix']['sql_by_view'][view]:,.0f} | {on['mix']['sql_by_view'][view]:,.0f} |")
+    add(f"| **all, per 1,000 requests** | **{d['mix_off']:,.0f}** | **{d['mix_on']:,.0f}** "
+        f"({-red * 100:.0f}%) |")
+    add("")
+    c = on["mix"]["cache"]
+    total = c["hits"] + c["misses"]
+    if total:
+        add(f"Cache-aside during the cache-on mix: {c['hits']:,.0f} hits, {c['misses']:,.0f} misses, "
+            f"{c['errors']:,.0f} errors (hit ratio {c['hits'] / total:.1%}).")
+        add("")
+    add("Median latency per kind of request in the mix (client side, 2 connections):")
+    add("")
+    add("| request | count | p50, cache off | p50, cache on |")
+    add("| --- | ---: | ---: | ---: |")
+    for kind in r["http"]["mix_weights"]:
+        if kind in on["mix"]["p50_ms"]:
+            add(f"| {kind} | {on['mix']['count'][kind]} | {_ms(off['mix']['p50_ms'][kind])} | "
+                f"{_ms(on['mix']['p50_ms'][kind])} |")
+    add(f"| **whole mix, req/s** | | {off['mix']['rps']:.1f} | {on['mix']['rps']:.1f} |")
+    add("")
+
+    # profile
+    p = r["profile"]
+    add("## Where a warm dashboard request spends its time")
+    add("")
+    add(f"In process, with Django's test `Client` (no socket, no Gunicorn), cache on, DEBUG off, "
+        f"{p['n']} requests each, after 50 warm-up requests:")
+    add("")
+    add("| request | ms per request (in process) |")
+    add("| --- | ---: |")
+    for path in ("/healthz", "/accounts/login/", "/dashboard/"):
+        if path in p:
+            add(f"| `GET {path}` | {p[path]:.3f} |")
+    add("")
+    add(f"Then {p['n']} warm dashboard requests under cProfile ({p['profiled_total_ms']:.2f} ms per request "
+        "with the profiler's overhead; the parts overlap where one calls the other, e.g. the page render "
+        "includes the fragment read):")
+    add("")
+    add("| part | ms per request (cumulative) | share |")
+    add("| --- | ---: | ---: |")
+    for label, ms in p["parts_ms"]:
+        add(f"| {label} | {ms:.3f} | {ms / p['profiled_total_ms']:.0%} |")
+    add("")
+    add("Functions with the most own time (ms per request: own, cumulative):")
+    add("")
+    add("| function | own | cumulative |")
+    add("| --- | ---: | ---: |")
+    for name, tt, ct in p["top_tottime"]:
+        add(f"| `{name}` | {tt:.3f} | {ct:.3f} |")
+    add("")
+
+    # queries
+    q = r["queries"]
+    add("## Query plans and indices (`scripts/bench_queries.py`)")
+    add("")
+    if q.get("markdown"):
+        add(f"Run by `make bench` against the same database ({q['seconds']:.0f} s); also written to "
+            "[bench/queries.md](bench/queries.md).")
+        add("")
+        body = q["markdown"]
+        # Its headings go one level down, under this section.
+        body = re.sub(r"^(#{1,5}) ", lambda mm: "#" + mm.group(1) + " ", body, flags=re.M)
+        body = re.sub(r"^## ", "### ", body, count=1, flags=re.M) if body.startswith("## ") else body
+        add(body.strip())
+    elif q.get("skipped"):
+        add(f"Skipped: {q['skipped']}.")
+    else:
+        add(f"`scripts/bench_queries.py` failed (exit {q.get('exit')}); its output ends with:")
+        add("")
+        add("```")
+        add((q.get("error") or "").strip()[-1500:])
+        add("```")
+    add("")
+
+    # machine
+    add("## Machine, versions and method")
+    add("")
+    add(f"- Date: {r['started']}; git {m['git']}")
+    add(f"- Machine: {m['cores']} cores ({m['cpu']}), {m['memory_gb']} GB RAM, {m['os']}")
+    add(f"- Python {m['python']}, Django {m['django']}, psycopg {m['psycopg']}, django-redis {m['django_redis']}, "
+        f"Gunicorn {m['gunicorn']}, PostgreSQL {m['postgresql']}, Redis {m['redis']}, {m['wrk']}")
+    add(f"- Data: `seed_demo --churches 1 --members {cfg['members']:,} --seed 1` (the bench church, "
+        f"`{fx['church']}`) plus smaller tenants in the same tables, in the database of "
+        "`BENCH_DATABASE_URL`; seeded once, reused by later runs (`BENCH_RESEED=1` starts afresh).")
+    add(f"- Command: `{r['command']}`")
+    add("- Everything runs on this one machine and talks to 127.0.0.1 only; the load generator competes with "
+        "the server for the same cores, so absolute req/s are lower than on a dedicated server; the ratios "
+        "are the figures to compare.")
+    add("")
+    add("Other activity on the machine during the run (other engineers' test runs are noise):")
+    add("")
+    add("| when (UTC) | load average, 1 min | pytest processes | other Gunicorn processes |")
+    add("| --- | ---: | ---: | ---: |")
+    for n in r["noise"]:
+        add(f"| {n['at']} | {n['loadavg_1m']:.2f} | {n['pytest_processes']} | {n['other_gunicorn_processes']} |")
+    add("")
+    add("## Rerun")
+    add("")
+    add("```sh")
+    add("make bench          # PostgreSQL 127.0.0.1:5432 (database flock_benchdash) + Redis 6379 db 9")
+    add("BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/mybench BENCH_REDIS_URL=redis://127.0.0.1:6379/5 make bench")
+    add("BENCH_DURATION=5 BENCH_REPEATS=1 BENCH_MIX_REQUESTS=300 make bench   # quicker, noisier")
+    add("```")
+    add("")
+    add("Other knobs: `BENCH_MEMBERS` (100000), `BENCH_CONNECTIONS` (2 x cores, at most 4), `BENCH_WORKERS` "
+        "(cores), `BENCH_COLD_RUNS`, `BENCH_RESEED=1`. The first run seeds the database (a minute or two); "
+        "later runs reuse it. wrk is installed with apt-get when missing and running as root.")
+    add("")
+    return "\n".join(L)
+
+
+def chart_panels(r: dict) -> tuple[str, str, list[str]]:
+    d = derived(r)
+    members = f"{r['fixture']['members']:,}"
+    panels = [
+        chart.hbar_panel(
+            f"Dashboard data, {members} members", "median time of dashboard_summary, in process (lower is better)",
+            [("cache miss", d["miss_ms"], _ms(d["miss_ms"]), chart.BEFORE),
+             ("cache hit", d["hit_ms"], _ms(d["hit_ms"]), chart.AFTER)],
+            note=f"{d['data_ratio']:.0f}x faster on a hit",
+        ),
+        chart.hbar_panel(
+            "Dashboard page throughput", f"req/s through Gunicorn ({r['config']['workers']} workers), "
+                                         "wrk, median of runs (higher is better)",
+            [("cache off", d["off_rps"], f"{d['off_rps']:.1f} req/s", chart.BEFORE),
+             ("cache on", d["on_rps"], f"{d['on_rps']:.1f} req/s", chart.AFTER)]
+            + ([("/healthz", d["healthz_rps"], f"{d['healthz_rps']:.0f} req/s", chart.REFERENCE)]
+               if d["healthz_rps"] else []),
+            note=f"{d['throughput_ratio']:.1f}x with the cache"
+                 + (f"; {d['healthz_fraction']:.2f} of /healthz" if d["healthz_fraction"] else ""),
+        ),
+        chart.hbar_panel(
+            "Dashboard page latency", "p50 and p99 under the same load, ms (lower is better)",
+            [("cache off p50", d["off_p50"], _ms(d["off_p50"]), chart.BEFORE),
+             ("cache off p99", d["off_p99"], _ms(d["off_p99"]), chart.BEFORE),
+             ("cache on p50", d["on_p50"], _ms(d["on_p50"]), chart.AFTER),
+             ("cache on p99", d["on_p99"], _ms(d["on_p99"]), chart.AFTER)],
+        ),
+        chart.hbar_panel(
+            "SQL per 1,000 staff requests", "dashboard, member lists, search, detail, groups, rosters",
+            [("cache off", d["mix_off"], f"{d['mix_off']:,.0f}", chart.BEFORE),
+             ("cache on", d["mix_on"], f"{d['mix_on']:,.0f}", chart.AFTER)],
+            note=f"{-d['mix_reduction'] * 100:.0f}% statements; warm dashboard: "
+                 f"{d['sql_warm_dashboard']:.2f} per request" if d["mix_reduction"] is not None else "",
+        ),
+    ]
+    m = r["machine"]
+    caption = (f"make bench, {r['started']}: {m['cores']} cores, PostgreSQL {m['postgresql']}, Redis {m['redis']}, "
+               f"Gunicorn {r['config']['workers']} workers; grey = cache off / miss, blue = cache on / hit")
+    return "Flock: what the cache buys", caption, panels
+
+
+def summary_text(r: dict) -> str:
+    d = derived(r)
+    lines = [
+        f"dashboard data ({r['fixture']['members']:,} members): miss {_ms(d['miss_ms'])}, hit {_ms(d['hit_ms'])}: "
+        f"{d['data_ratio']:.0f}x (goal 100x)",
+        f"dashboard page: {d['off_rps']:.1f} -> {d['on_rps']:.1f} req/s: {d['throughput_ratio']:.1f}x (goal 10x); "
+        f"p50 {_ms(d['off_p50'])} -> {_ms(d['on_p50'])}",
+    ]
+    if d["healthz_fraction"] is not None:
+        lines.append(f"warm dashboard / healthz: {d['on_rps']:.1f} / {d['healthz_rps']:.1f} = "
+                     f"{d['healthz_fraction']:.2f} (goal 0.30)")
+    lines.append(f"SQL per warm dashboard request: {d['sql_warm_dashboard']:.2f} (goal 0)")
+    if d["mix_reduction"] is not None:
+        lines.append(f"SQL per 1,000 staff-mix requests: {d['mix_off']:,.0f} -> {d['mix_on']:,.0f}: "
+                     f"{-d['mix_reduction'] * 100:.0f}% (goal -90%)")
+    return "\n".join(lines)

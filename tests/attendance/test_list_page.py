@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import datetime
+
+from django.utils import timezone
+
+from tests.attendance.factories import make_group, make_members, record
+from tests.base import FlockTestCase
+
+
+class AttendanceListPageTestCase(FlockTestCase):
+    url = "/attendance/"
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        super().setUpTestData()
+        cls.today = timezone.localdate()
+        cls.people = make_members(cls.grace, 4)
+        cls.youth = make_group(cls.grace, "Youth", cls.people[:2])
+        cls.choir = make_group(cls.grace, "Choir", cls.people[2:])
+        cls.archived = make_group(cls.grace, "Old choir", archived=True)
+        cls.hope_group = make_group(cls.hope, "Hope prayer")
+
+    def test_it_requires_login(self):
+        response = self.client.get(self.url)
+        self.assertRedirects(response, f"/accounts/login/?next={self.url}", fetch_redirect_response=False)
+
+    def test_it_sends_platform_admins_to_the_admin(self):
+        self.login(self.dana)
+        self.assertRedirects(self.client.get(self.url), "/admin/", fetch_redirect_response=False)
+
+    def test_it_shows_an_empty_state(self):
+        self.login(self.alice)
+        response = self.client.get(self.url)
+        self.assertContains(response, "No attendance recorded yet")
+
+    def test_it_offers_the_service_and_the_live_groups_with_today_as_default(self):
+        self.login(self.alice)
+        response = self.client.get(self.url)
+        self.assertContains(response, f'value="{self.today:%Y-%m-%d}"')
+        self.assertContains(response, '<option value="" selected>Service</option>', html=True)
+        self.assertContains(response, f'<option value="{self.youth.id}">Youth</option>', html=True)
+        self.assertContains(response, f'<option value="{self.choir.id}">Choir</option>', html=True)
+        self.assertNotContains(response, "Old choir")
+        self.assertNotContains(response, "Hope prayer")
+
+    def test_it_lists_sessions_with_headcounts_and_edit_links(self):
+        day = self.today - datetime.timedelta(days=2)
+        record(self.grace, self.people, day)
+        record(self.grace, self.people[:2], day, self.youth)
+        record(self.hope, make_members(self.hope, 3, prefix="Hope"), day)
+        self.login(self.alice)
+        response = self.client.get(self.url)
+        service = f'data-session="{day:%Y-%m-%d}:service"'
+        youth = f'data-session="{day:%Y-%m-%d}:{self.youth.id}"'
+        self.assertContains(response, service)
+        self.assertContains(response, youth)
+        sessions = response.context["sessions"].object_list
+        self.assertEqual([(s.group_name, s.headcount) for s in sessions], [("Service", 4), ("Youth", 2)])
+        self.assertContains(response, f'href="/attendance/record/?date={day:%Y-%m-%d}&amp;group="')
+        self.assertContains(response, f'href="/attendance/record/?date={day:%Y-%m-%d}&amp;group={self.youth.id}"')
+
+    def test_it_never_shows_another_churchs_sessions(self):
+        record(self.hope, make_members(self.hope, 3, prefix="Hope"), self.today)
+        self.login(self.alice)
+        response = self.client.get(self.url)
+        self.assertContains(response, "No attendance recorded yet")
+
+    def test_it_paginates_sessions_newest_first(self):
+        for days in range(30):
+            record(self.grace, self.people[:1], self.today - datetime.timedelta(days=days))
+        self.login(self.alice)
+        first = self.client.get(self.url).context["sessions"]
+        self.assertEqual(len(first.object_list), 25)
+        self.assertEqual(first.object_list[0].date, self.today)
+        second = self.client.get(self.url, {"page": 2}).context["sessions"]
+        self.assertEqual([s.date for s in second.object_list], [self.today - datetime.timedelta(days=d) for d in range(25, 30)])
+        self.assertEqual(self.client.get(self.url, {"page": "zzz"}).status_code, 200)
+
+    def _queries(self) -> None:
+        self.client.get(self.url)  # warm the cached login
+        with self.assertNumQueries(4):
+            self.client.get(self.url)
+
+    def test_it_runs_the_same_number_of_queries_whatever_the_rows(self):
+        self.login(self.alice)
+        record(self.grace, self.people[:1], self.today, self.youth)
+        self._queries()
+        for days in range(1, 10):
+            day = self.today - datetime.timedelta(days=days)
+            record(self.grace, self.people, day)
+            record(self.grace, self.people[:2], day, self.youth)
+            record(self.grace, self.people[2:], day, self.choir)
+        self._queries()
