@@ -77,8 +77,9 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 pidfile = os.environ.get("GUNICORN_PIDFILE", str(_VAR_DIR / "gunicorn.pid"))
 # The runtime control socket (gunicornc), per deployment directory instead of one per user.
 control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", str(_VAR_DIR / "gunicorn.ctl"))
-accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
-errorlog = os.environ.get("GUNICORN_ERRORLOG", "-")
+# "-" is stdout/stderr (the process supervisor's log); empty turns the access log off.
+accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None
+errorlog = os.environ.get("GUNICORN_ERRORLOG", "-") or "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 # Request duration in milliseconds (%(M)s) on every line, for slow-page hunting.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(f)s" "%(a)s"'

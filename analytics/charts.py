@@ -1,8 +1,10 @@
 """Server-rendered SVG charts: small pure functions from a series to an SVG string.
 
 No JavaScript and nothing fetched: the markup is inline in the page, coloured with the
-stylesheet's palette (`--c1`..`--c5`, with the hex value as a fallback so the SVG also
-works on its own), accessible (role="img", an aria-label that says what the chart shows,
+stylesheet's palette (`--c1`..`--c5` through the classes `f1`..`f5` / `k1`..`k5` for fill /
+stroke, defined in flock.css; the hex attribute is the fallback when the SVG stands alone),
+compact (shared attributes sit on groups: the fragment is cached and sent on every
+dashboard request), accessible (role="img", an aria-label that says what the chart shows,
 and a <title> tooltip on every mark), and a friendly empty state instead of an empty axis.
 Every text is XML-escaped, so the output is valid XML as well as valid HTML.
 """
@@ -13,18 +15,19 @@ import math
 from collections.abc import Sequence
 from html import escape
 
-# The stylesheet's palette (static/css/flock.css); the hex values are only fallbacks.
+# The stylesheet's palette (static/css/flock.css --c1..--c5); the hex values are fallbacks.
 PALETTE = {1: "#3b5bdb", 2: "#12b886", 3: "#fab005", 4: "#adb5bd", 5: "#e64980"}
-INK = "var(--ink, #1f2430)"
-MUTED = "var(--muted, #667085)"
-GRID = "var(--line, #e4e7ec)"
+INK = "#1f2430"  # --ink
+MUTED = "#667085"  # --muted
+GRID = "#e4e7ec"  # --line
 FONT = 'font-family="inherit"'
 
 
-def colour(index: int) -> str:
-    """CSS colour for palette slot 1..5 (cycles beyond 5)."""
+def paint(index: int, prop: str = "fill") -> str:
+    """Attributes that paint a mark in palette slot 1..5 (cycling beyond 5): the stylesheet's
+    class (`f2` = fill var(--c2), `k2` = stroke var(--c2)) over a hex fallback."""
     slot = (index - 1) % len(PALETTE) + 1
-    return f"var(--c{slot}, {PALETTE[slot]})"
+    return f'{prop}="{PALETTE[slot]}" class="{"f" if prop == "fill" else "k"}{slot}"'
 
 
 def nice_ticks(max_value: float, *, count: int = 4) -> list[int | float]:
@@ -76,12 +79,12 @@ def empty_chart(message: str, *, width: int = 560, height: int = 220, title: str
     )
 
 
-def _legend(items: Sequence[tuple[str, str]], x: float, y: float) -> str:
+def _legend(items: Sequence[tuple[str, int]], x: float, y: float) -> str:
     out = []
-    for name, fill in items:
+    for name, slot in items:
         out.append(
-            f'<rect x="{x:.1f}" y="{y - 9:.1f}" width="10" height="10" rx="2" style="fill:{fill}"/>'
-            f'<text x="{x + 15:.1f}" y="{y:.1f}" fill="{MUTED}">{escape(name)}</text>'
+            f'<rect x="{x:.0f}" y="{y - 9:.0f}" width="10" height="10" rx="2" {paint(slot)}/>'
+            f'<text x="{x + 15:.0f}" y="{y:.0f}" fill="{MUTED}">{escape(name)}</text>'
         )
         x += 15 + 7 * len(name) + 18
     return "".join(out)
@@ -117,7 +120,7 @@ def line_chart(*, labels: Sequence[str], values: Sequence[float], bars: Sequence
                + (f"; {_fmt(sum(bars))} {bars_name.lower()} in all" if bars else "") + ".")
     parts = [_svg_open(width, height, summary, title, "chart-svg chart-line")]
     parts.append(_axis_grid(ticks, y, left, width - right))
-    legend = [(name, colour(1))] + ([(bars_name, colour(2))] if bars else [])
+    legend = [(name, 1)] + ([(bars_name, 2)] if bars else [])
     parts.append(_legend(legend, left, 16))
 
     points = [(xs[i], y(v)) for i, v in enumerate(values)]
@@ -129,6 +132,7 @@ def line_chart(*, labels: Sequence[str], values: Sequence[float], bars: Sequence
         bar_max = max(bars) or 1
         band = plot_h * 0.3
         bw = min(step * 0.5, 28)
+        parts.append(f'<g font-size="10" text-anchor="middle" fill="{MUTED}">')
         for i, b in enumerate(bars):
             if not b:
                 continue
@@ -137,22 +141,22 @@ def line_chart(*, labels: Sequence[str], values: Sequence[float], bars: Sequence
             tip = escape(details[i]) if details else f"{escape(labels[i])}: {_fmt(b)}"
             parts.append(
                 f'<g class="bar"><title>{tip}</title>'
-                f'<rect x="{bx:.1f}" y="{by:.1f}" width="{bw:.1f}" height="{h:.1f}" rx="3" '
-                f'style="fill:{colour(2)}" opacity="0.55"/>'
-                f'<text x="{xs[i]:.1f}" y="{by - 4:.1f}" text-anchor="middle" font-size="10" '
-                f'fill="{MUTED}">+{_fmt(b)}</text></g>'
+                f'<rect x="{bx:.1f}" y="{by:.1f}" width="{bw:.1f}" height="{h:.1f}" rx="3" {paint(2)} opacity="0.55"/>'
+                f'<text x="{xs[i]:.1f}" y="{by - 4:.1f}">+{_fmt(b)}</text></g>'
             )
+        parts.append("</g>")
 
     if n > 1:
         parts.insert(area_at, f'<path d="{line} L{points[-1][0]:.1f} {base:.1f} L{points[0][0]:.1f} {base:.1f} Z" '
-                     f'style="fill:{colour(1)}" opacity="0.1"/>')
-        parts.append(f'<path d="{line}" fill="none" style="stroke:{colour(1)}" stroke-width="2.5" '
+                     f'{paint(1)} opacity="0.1"/>')
+        parts.append(f'<path d="{line}" fill="none" {paint(1, "stroke")} stroke-width="2.5" '
                      f'stroke-linejoin="round" stroke-linecap="round"/>')
+    parts.append(f'<g fill="#fff" {paint(1, "stroke")} stroke-width="2">')
     for i, (px, py) in enumerate(points):
         tip = escape(details[i]) if details else f"{escape(labels[i])}: {_fmt(values[i])}"
         r = 4.5 if i == n - 1 else 3
-        parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="{r}" fill="#fff" style="stroke:{colour(1)}" '
-                     f'stroke-width="2"><title>{tip}</title></circle>')
+        parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="{r}"><title>{tip}</title></circle>')
+    parts.append("</g>")
     lx, ly = points[-1]
     parts.append(f'<text x="{min(lx, width - right):.1f}" y="{ly - 10:.1f}" text-anchor="end" font-weight="700" '
                  f'fill="{INK}">{_fmt(last)}</text>')
@@ -189,9 +193,10 @@ def bar_chart(*, labels: Sequence[str], stacks: Sequence[tuple[str, Sequence[flo
                f"highest {_fmt(totals[peak])} in the week of {labels[peak]}.")
     parts = [_svg_open(width, height, summary, title, "chart-svg chart-bars")]
     parts.append(_axis_grid(ticks, y, left, width - right))
-    legend = [(name, colour(k + 1)) for k, (name, _) in enumerate(stacks)] if len(stacks) > 1 else []
+    legend = [(name, k + 1) for k, (name, _) in enumerate(stacks)] if len(stacks) > 1 else []
     parts.append(_legend(legend, left, 16))
     xs = [left + step * (i + 0.5) for i in range(n)]
+    parts.append(f'<g font-size="10" text-anchor="middle" fill="{INK}">')
     for i in range(n):
         tip = escape(details[i]) if details else f"{escape(labels[i])}: {_fmt(totals[i])}"
         faded = ' opacity="0.45"' if partial_last and i == n - 1 else ""
@@ -203,12 +208,12 @@ def bar_chart(*, labels: Sequence[str], stacks: Sequence[tuple[str, Sequence[flo
                 continue
             y_top, y_bottom = y(acc + v), y(acc)
             parts.append(f'<rect x="{xs[i] - bw / 2:.1f}" y="{y_top:.1f}" width="{bw:.1f}" '
-                         f'height="{max(y_bottom - y_top, 1):.1f}" style="fill:{colour(k + 1)}"/>')
+                         f'height="{max(y_bottom - y_top, 1):.1f}" {paint(k + 1)}/>')
             acc += v
         if totals[i]:
-            parts.append(f'<text x="{xs[i]:.1f}" y="{y(totals[i]) - 5:.1f}" text-anchor="middle" font-size="10" '
-                         f'fill="{INK}">{_fmt(totals[i])}</text>')
+            parts.append(f'<text x="{xs[i]:.1f}" y="{y(totals[i]) - 5:.1f}">{_fmt(totals[i])}</text>')
         parts.append("</g>")
+    parts.append("</g>")
     parts.append(_x_labels(labels, xs, height - 8))
     parts.append("</svg>")
     return "".join(parts)
@@ -233,7 +238,7 @@ def donut_chart(*, slices: Sequence[tuple[str, float, int]], title: str = "Break
         # A hairline gap between slices reads better than touching colours (none for a lone slice).
         gap = 1.5 if v < total else 0
         parts.append(
-            f'<circle cx="{cx}" cy="{cy:.1f}" r="{r}" fill="none" style="stroke:{colour(slot)}" '
+            f'<circle cx="{cx}" cy="{cy:.1f}" r="{r}" fill="none" {paint(slot, "stroke")} '
             f'stroke-width="{thickness}" stroke-dasharray="{max(length - gap, 0.5):.2f} {circumference:.2f}" '
             f'stroke-dashoffset="{-offset:.2f}" transform="rotate(-90 {cx} {cy:.1f})">'
             f"<title>{escape(label)}: {_fmt(v)} ({_share(v, total)})</title></circle>"
@@ -246,7 +251,7 @@ def donut_chart(*, slices: Sequence[tuple[str, float, int]], title: str = "Break
     ly = cy + 4 - (len(slices) - 1) * 16
     for label, v, slot in slices:
         parts.append(
-            f'<rect x="{lx}" y="{ly - 10:.1f}" width="12" height="12" rx="3" style="fill:{colour(slot)}"/>'
+            f'<rect x="{lx}" y="{ly - 10:.1f}" width="12" height="12" rx="3" {paint(slot)}/>'
             f'<text x="{lx + 19}" y="{ly:.1f}" fill="{INK}">{escape(label)}</text>'
             f'<text x="{width - 8}" y="{ly:.1f}" text-anchor="end" fill="{MUTED}">'
             f'<tspan font-weight="700" fill="{INK}">{_fmt(v)}</tspan> \u00b7 {_share(v, total)}</text>'
@@ -261,15 +266,15 @@ def _share(value: float, total: float) -> str:
 
 
 def _axis_grid(ticks: Sequence[float], y, x0: float, x1: float) -> str:
-    out = []
+    out = [f'<g stroke="{GRID}">']
     for t in ticks:
         ty = y(t)
         dash = "" if t == 0 else ' stroke-dasharray="3 4"'
-        out.append(
-            f'<line x1="{x0:.1f}" x2="{x1:.1f}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="{GRID}" '
-            f'stroke-width="1"{dash}/>'
-            f'<text x="{x0 - 8:.1f}" y="{ty + 4:.1f}" text-anchor="end" font-size="11" fill="{MUTED}">{_fmt(t)}</text>'
-        )
+        out.append(f'<line x1="{x0:.0f}" x2="{x1:.0f}" y1="{ty:.1f}" y2="{ty:.1f}"{dash}/>')
+    out.append(f'</g><g text-anchor="end" font-size="11" fill="{MUTED}">')
+    for t in ticks:
+        out.append(f'<text x="{x0 - 8:.0f}" y="{y(t) + 4:.1f}">{_fmt(t)}</text>')
+    out.append("</g>")
     return "".join(out)
 
 
@@ -277,10 +282,10 @@ def _x_labels(labels: Sequence[str], xs: Sequence[float], y: float) -> str:
     # Thin the labels out when they would collide (about 44 units per label).
     spacing = (xs[1] - xs[0]) if len(xs) > 1 else 999
     every = max(1, math.ceil(44 / spacing))
-    out = []
+    out = [f'<g text-anchor="middle" font-size="11" fill="{MUTED}">']
     for i, (label, x) in enumerate(zip(labels, xs)):
         if (len(labels) - 1 - i) % every:
             continue
-        out.append(f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="middle" font-size="11" fill="{MUTED}">'
-                   f"{escape(label)}</text>")
+        out.append(f'<text x="{x:.1f}" y="{y:.0f}">{escape(label)}</text>')
+    out.append("</g>")
     return "".join(out)

@@ -48,37 +48,69 @@ class Session:
         return self.group_id is None
 
 
-def attendance_sessions(*, church: Church, page: int | str | None) -> Page:
+@dataclass(frozen=True)
+class SessionsPage:
+    """A page of sessions with Newer/Older links: no total, since counting every session of a
+    big church means reading every attendance record it ever had (seconds at 2M records)."""
+
+    object_list: list[Session]
+    number: int
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+
+def _page_number(raw: object) -> int:
+    try:
+        return max(1, int(str(raw).strip()))
+    except (TypeError, ValueError):
+        return 1
+
+
+def attendance_sessions(*, church: Church, page: int | str | None) -> SessionsPage:
     """Recent sessions of the church, newest first, grouped by (date, group) with headcounts.
 
-    The page's `object_list` holds `Session`s, the service first on each date. Three
-    queries (count, page, the page's group names) whatever the number of records.
+    `SESSIONS_PER_PAGE` a page, the service first on each date; a bad page number means
+    page 1. Two queries (the page plus one row to know there is an older page, and the
+    page's group names) whatever the number of records.
     """
-    # Grouped by the indexed columns only (church, date, group): PostgreSQL reads the page
-    # backwards along `attendance_church_date_group`; group names come after, for the page.
-    rows = (
+    number = _page_number(page)
+    offset = (number - 1) * SESSIONS_PER_PAGE
+    # Grouped by the indexed columns only, counting index entries (COUNT(*)): PostgreSQL
+    # reads the page backwards along `attendance_church_date_group`, index-only, and stops
+    # after the page. Group names come after, for the page's groups only.
+    rows = list(
         Attendance.objects.for_church(church)
         .values("date", "group_id")
-        .annotate(headcount=Count("id"))
-        .order_by("-date", "-group_id")
+        .annotate(headcount=Count("*"))
+        .order_by("-date", "-group_id")[offset:offset + SESSIONS_PER_PAGE + 1]
     )
-    page_obj = Paginator(rows, SESSIONS_PER_PAGE).get_page(page)
-    rows = list(page_obj.object_list)
+    has_next = len(rows) > SESSIONS_PER_PAGE
+    rows = rows[:SESSIONS_PER_PAGE]
     group_ids = {row["group_id"] for row in rows if row["group_id"] is not None}
-    names = dict(Group.objects.for_church(church).filter(id__in=group_ids).values_list("id", "name")) if group_ids else {}
+    names = dict(Group.objects.for_church(church).filter(id__in=group_ids).values_list("id", "name"))
     sessions = [
         Session(
             date=row["date"],
             group_id=row["group_id"],
-            group_name=names.get(row["group_id"], "") if row["group_id"] is not None else "Service",
+            group_name="Service" if row["group_id"] is None else names.get(row["group_id"], ""),
             headcount=row["headcount"],
         )
         for row in rows
     ]
     # Databases sort NULL differently; show the service first, then groups by name.
     sessions.sort(key=lambda s: (-s.date.toordinal(), not s.is_service, s.group_name.lower(), s.group_id or 0))
-    page_obj.object_list = sessions
-    return page_obj
+    return SessionsPage(object_list=sessions, number=number, has_next=has_next)
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,8 @@ class Member(models.Model):
         MEMBER = "member", "Member"
         INACTIVE = "inactive", "Inactive"
 
-    church = models.ForeignKey(Church, on_delete=models.CASCADE, related_name="members")
+    # No index of its own: member_church_name_idx (church, ...) covers every lookup by church.
+    church = models.ForeignKey(Church, on_delete=models.CASCADE, related_name="members", db_index=False)
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100)
     email = models.EmailField(max_length=254, blank=True)
@@ -74,6 +75,13 @@ class Member(models.Model):
 
     class Meta:
         ordering = ["last_name", "first_name", "id"]
+        # The hot queries' indices (members/hot_queries.py; created concurrently by
+        # migrations/0002_add_critical_indices.py): the directory order, joins by date, status counts.
+        indexes = [
+            models.Index(fields=["church", "last_name", "first_name", "id"], name="member_church_name_idx"),
+            models.Index(fields=["church", "joined_on"], name="member_church_joined_idx"),
+            models.Index(fields=["church", "status"], name="member_church_status_idx"),
+        ]
         constraints = [
             # One person per email within a church; blank emails are allowed many times.
             models.UniqueConstraint(
@@ -104,7 +112,8 @@ class Group(models.Model):
         SERVICE_TEAM = "service_team", "Service team"
         OTHER = "other", "Other"
 
-    church = models.ForeignKey(Church, on_delete=models.CASCADE, related_name="groups")
+    # No index of its own: the unique (church, name) index covers lookups by church.
+    church = models.ForeignKey(Church, on_delete=models.CASCADE, related_name="groups", db_index=False)
     name = models.CharField(max_length=120)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.SMALL_GROUP)
     description = models.TextField(blank=True)
@@ -134,7 +143,8 @@ class Membership(models.Model):
         MEMBER = "member", "Member"
         LEADER = "leader", "Leader"
 
-    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships")
+    # No index of its own: the unique (group, member) index covers lookups by group.
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships", db_index=False)
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     joined_on = models.DateField(default=datetime.date.today)

@@ -196,6 +196,7 @@ def _validate_rows(church: Church, rows: list[tuple[int, dict]]) -> tuple[list[d
     first_seen: dict[str, int] = {}
     problems: list[str] = []
     cleaned: list[dict] = []
+    form = MemberForm(data={}, church=church, taken_emails=taken)
     for line, row in rows:
         if row.pop("_extra_values", False):
             problems.append(f"Row {line}: has more values than the header has columns (a comma inside a value needs quotes).")
@@ -205,8 +206,7 @@ def _validate_rows(church: Church, rows: list[tuple[int, dict]]) -> tuple[list[d
             row["status"] = _STATUS_BY_TEXT.get(status.lower(), status)
         else:
             row["status"] = Member.Status.VISITOR
-        form = MemberForm(data=row, church=church, taken_emails=taken)
-        if not form.is_valid():
+        if not form.rebind(row).is_valid():
             problems.extend(_row_problems(line, form))
             continue
         email = form.cleaned_data["email"]

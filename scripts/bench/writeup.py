@@ -100,7 +100,8 @@ def derived(r: dict) -> dict:
     d["data_ratio"] = data["ratio"]
     off, on = r["http"]["modes"]["off"], r["http"]["modes"]["on"]
     d["off_rps"], d["on_rps"] = _med(off["dashboard"], "rps"), _med(on["dashboard"], "rps")
-    d["throughput_ratio"] = d["on_rps"] / d["off_rps"]
+    # A run in which not one uncached page completed has no ratio (and says so).
+    d["throughput_ratio"] = d["on_rps"] / d["off_rps"] if d["off_rps"] else float("inf")
     for mode, res in (("off", off), ("on", on)):
         for p in ("p50", "p90", "p99"):
             d[f"{mode}_{p}"] = _med(res["dashboard"], "latency_ms", p)
@@ -173,7 +174,7 @@ def markdown(r: dict) -> str:
         "(`cache_aside.invalidate(keys.STATS, ...)`, a generation bump), so it pays the generation "
         "read, the miss, the stampede lock, the aggregate queries and the store; a *hit* is the "
         f"generation read plus one GET. {cfg['cold_runs']} misses, each followed by "
-        f"{cfg['warm_per_cold']} hits. The rendered fragment (`dashboard_fragment`: figures + SVG "
+        f"{cfg['warm_per_cold']} hits ({r['data']['fragment']['miss_ms']['n']} misses for the fragment). The rendered fragment (`dashboard_fragment`: figures + SVG "
         "charts as HTML, what the page actually reads) is measured the same way.")
     add("")
     add("| read | miss median | miss p10–p90 | SQL on miss | hit median | hit p10–p90 | SQL on hit | miss / hit |")
@@ -242,11 +243,15 @@ def markdown(r: dict) -> str:
     weights = ", ".join(f"{k} {w}%" for k, w in r["http"]["mix_weights"].items())
     tg = r["http"]["targets"]
     add(f"- The staff mix: {on['mix']['requests']:,} requests drawn with a fixed seed from {weights}, over "
-        f"2 keep-alive connections with the same session. Member details pick from the "
+        f"{on['mix']['clients']} keep-alive connections with the same session. Member details pick from the "
         f"{len(tg['member_ids'])} members linked from list pages 1–2, rosters from {len(tg['group_ids'])} "
         f"groups, searches from {len(tg['terms'])} name prefixes ({', '.join(tg['terms'])}). "
         "Each side starts from an **empty data cache** (the bench's keys deleted by prefix; "
         "the session kept), so first visits are misses and count.")
+    if on["mix"]["requests"] < cfg["mix_requests"]:
+        add(f"  The cache-off side ran out of its time budget (BENCH_MIX_MAX_SECONDS={cfg['mix_max_seconds']}) "
+            f"after {on['mix']['requests']:,} of {cfg['mix_requests']:,} requests; the cache-on side sent exactly "
+            "the same requests. Figures are scaled to 1,000.")
     add("")
     add("| view | SQL, cache off | SQL, cache on |")
     add("| --- | ---: | ---: |")
@@ -261,7 +266,7 @@ def markdown(r: dict) -> str:
         add(f"Cache-aside during the cache-on mix: {c['hits']:,.0f} hits, {c['misses']:,.0f} misses, "
             f"{c['errors']:,.0f} errors (hit ratio {c['hits'] / total:.1%}).")
         add("")
-    add("Median latency per kind of request in the mix (client side, 2 connections):")
+    add(f"Median latency per kind of request in the mix (client side, {on['mix']['clients']} connections):")
     add("")
     add("| request | count | p50, cache off | p50, cache on |")
     add("| --- | ---: | ---: | ---: |")

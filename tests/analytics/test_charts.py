@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from django.conf import settings
+
 from analytics import charts
 from tests.base import FlockTestCase
 
@@ -53,7 +55,9 @@ class ChartsTestCase(FlockTestCase):
         self.assertIn("Nov", texts)
         self.assertIn("200", texts)  # round top tick above 171
         self.assertIn("+15", texts)
-        self.assertIn("var(--c1", charts.line_chart(labels=self.months, values=values))
+        self.assertIn('class="f2"', charts.line_chart(labels=self.months, values=values, bars=bars))
+        css = (settings.BASE_DIR / "static/css/flock.css").read_text()
+        self.assertIn(".chart-svg .f2 { fill: var(--c2); }", css)
 
     def test_it_draws_a_single_point_line_chart(self):
         root = parse(charts.line_chart(labels=["Nov"], values=[5], bars=[5]))

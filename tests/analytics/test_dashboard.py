@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime
 import re
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
-from django.db import connection
 from django.utils import timezone
 
 from analytics.selectors import dashboard_summary

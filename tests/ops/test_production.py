@@ -15,6 +15,11 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 PROBE = r"""
 import json, django
 django.setup()
+from django.conf import settings
+# Production serves hashed static names from collectstatic's manifest (`make deploy` builds it);
+# collecting takes half a minute, and static files are not what these cases are about.
+settings.STORAGES = {**settings.STORAGES,
+                     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 from django.test import Client
 c = Client()
 out = {}
@@ -27,6 +32,8 @@ out["csrf_cookie"] = [bool(csrf["secure"]), bool(csrf["httponly"]), csrf["samesi
 missing = c.get("/no-such-page/", headers={"X-Forwarded-Proto": "https"})
 out["missing"] = [missing.status_code, missing.content.decode()]
 from django.conf import settings
+out["unknown_host"] = Client(HTTP_HOST="evil.example.com").get(
+    "/accounts/login/", headers={"X-Forwarded-Proto": "https"}).status_code
 out["settings"] = [settings.DEBUG, settings.SESSION_COOKIE_SECURE, settings.SESSION_COOKIE_HTTPONLY,
                    settings.ALLOWED_HOSTS]
 print(json.dumps(out))
@@ -34,12 +41,20 @@ print(json.dumps(out))
 
 
 class ProductionTestCase(SimpleTestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.var_dir = tempfile.mkdtemp(prefix="flock-prod-")
+        result = cls.run_django(cls, ["-c", PROBE])
+        assert result.returncode == 0, result.stderr
+        cls.probe = json.loads(result.stdout.strip().splitlines()[-1])
+
     def run_django(self, args, *, secret="s" * 20 + "-production-test-secret-key-0123456789", extra_env=None):
         env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SECRET_KEY", "DJANGO_DEBUG")}
         env.update(
             DJANGO_ENV="production",
             DJANGO_ALLOWED_HOSTS="flock.example.org,testserver",
-            FLOCK_VAR_DIR=tempfile.mkdtemp(prefix="flock-prod-"),
+            FLOCK_VAR_DIR=self.var_dir,
             DJANGO_SETTINGS_MODULE="churchapp.settings",
         )
         if secret:
@@ -60,9 +75,7 @@ class ProductionTestCase(SimpleTestCase):
         self.assertIn("DJANGO_SECRET_KEY is not set", result.stderr)
 
     def test_it_serves_production_pages_securely(self):
-        result = self.run_django(["-c", PROBE])
-        self.assertEqual(result.returncode, 0, result.stderr)
-        out = json.loads(result.stdout.strip().splitlines()[-1])
+        out = self.probe
         # Plain HTTP (no X-Forwarded-Proto: https from the proxy) is sent to HTTPS.
         self.assertEqual(out["plain"], [301, "https://testserver/accounts/login/"])
         status, hsts, nosniff = out["tls"]
@@ -75,15 +88,10 @@ class ProductionTestCase(SimpleTestCase):
         self.assertEqual(hosts, ["flock.example.org", "testserver"])
 
     def test_it_shows_a_plain_404_page_without_debug_details(self):
-        out = json.loads(self.run_django(["-c", PROBE]).stdout.strip().splitlines()[-1])
-        status, body = out["missing"]
+        status, body = self.probe["missing"]
         self.assertEqual(status, 404)
         self.assertIn("Page not found", body)
         self.assertNotIn("URLconf", body)  # Django's debug 404 lists the URL patterns
 
     def test_it_rejects_unknown_hosts(self):
-        probe = "import django; django.setup(); from django.test import Client; " \
-                "print(Client(HTTP_HOST='evil.example.com').get('/accounts/login/', " \
-                "headers={'X-Forwarded-Proto': 'https'}).status_code)"
-        result = self.run_django(["-c", probe])
-        self.assertEqual(result.stdout.strip().splitlines()[-1], "400")
+        self.assertEqual(self.probe["unknown_host"], 400)

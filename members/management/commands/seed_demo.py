@@ -171,6 +171,12 @@ class Inserter:
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL session_replication_role = replica")
 
+    def end(self) -> None:
+        """Back to normal triggers (matters when the caller's transaction goes on, as in tests)."""
+        if self.skip_fk_triggers:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL session_replication_role = DEFAULT")
+
     def insert(self, table: str, columns: Sequence[str], rows: Iterable[tuple], copy_line=None) -> int:
         """Insert `rows`; `copy_line(row)`, when given, formats a row for COPY faster than the generic way."""
         count = 0
@@ -291,6 +297,7 @@ class Command(BaseCommand):
             with transaction.atomic():
                 self.inserter.begin()
                 self._seed_church(church, size)
+                self.inserter.end()
         if connection.vendor == "postgresql":
             # Fresh statistics, as autovacuum would soon gather: plans right away match the data.
             with connection.cursor() as cursor:
@@ -498,11 +505,13 @@ class Command(BaseCommand):
 
         # Attendance is most of the rows: a specialised COPY formatter with the dates pre-rendered.
         iso: dict[datetime.date, str] = {}
+        null = "\\N"
 
         def copy_line(row: tuple) -> str:
             day = row[3]
             text = iso.get(day) or iso.setdefault(day, day.isoformat())
-            return f"{row[0]}\t{row[1]}\t{'\\N' if row[2] is None else row[2]}\t{text}\n"
+            group = null if row[2] is None else row[2]
+            return f"{row[0]}\t{row[1]}\t{group}\t{text}\n"
 
         table = Attendance._meta.db_table
         self.totals["attendance"] += self.inserter.insert(table, ATTENDANCE_COLUMNS, service_rows(), copy_line)

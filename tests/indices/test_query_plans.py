@@ -1,0 +1,101 @@
+"""PostgreSQL: every hot query (members/hot_queries.py) can be served by its intended index, and
+none reads the members table with a sequential scan.
+
+Small data cannot reproduce the planner's choices at a million rows on its own: on a few hundred
+rows a sequential scan really is cheapest. So the data is ANALYZEd and, inside the test's
+transaction only, `SET LOCAL enable_seqscan = off` makes sequential scans cost prohibitive
+(PostgreSQL still uses one when no index can serve the query, so a missing index shows up as a
+Seq Scan). `enable_bitmapscan = off` as well, so that an ORDER BY ... LIMIT query must show that it
+reads in index order rather than sorting a bitmap's rows. What this proves: the index the query
+needs exists and has the right shape. That the planner picks the same index at scale is shown by
+`scripts/bench_queries.py` on 1.1M members (docs/bench/queries.md).
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test import override_settings
+
+from members import hot_queries
+from members.models import Church
+from tests.base import FlockTestCase
+
+
+@pytest.mark.postgres
+@override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"], CACHE_ASIDE=False)
+class QueryPlansTestCase(FlockTestCase):
+    @classmethod
+    def setUpTestData(cls) -> None:
+        super().setUpTestData()
+        call_command("seed_demo", "--churches", "3", "--members", "1500", "--seed", "9",
+                     stdout=io.StringIO(), stderr=io.StringIO())
+        cls.church = Church.objects.exclude(slug__in=["grace", "hope"]).order_by("id").first()
+
+    def setUp(self) -> None:
+        with connection.cursor() as cursor:
+            for table in ("members_member", "members_membership", "members_group", "attendance_attendance"):
+                cursor.execute(f"ANALYZE {table}")
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("SET LOCAL enable_bitmapscan = off")
+        self.ctx = hot_queries.HotContext.for_church(self.church)
+
+    def plans(self, query: hot_queries.HotQuery) -> list[hot_queries.Plan]:
+        statements = hot_queries.capture_sql(query, self.ctx)
+        self.assertTrue(statements, f"{query.name} sent no SQL")
+        return [hot_queries.explain(sql, params) for sql, params in statements]
+
+    def test_it_has_a_group_and_a_deep_page_to_explain(self):
+        self.assertIsNotNone(self.ctx.group)
+        self.assertGreater(self.ctx.deep_page, 1)
+        self.assertEqual(len(hot_queries.applicable(self.ctx)), len(hot_queries.HOT_QUERIES))
+
+    def test_it_uses_the_intended_index_for_each_hot_query(self):
+        for query in hot_queries.HOT_QUERIES:
+            with self.subTest(query=query.name):
+                used = [name for plan in self.plans(query) for name in plan.indexes]
+                self.assertTrue(
+                    any(name == i or name.startswith(i + "_") for name in used for i in query.intended),
+                    f"{query.name} used {used}, not one of {query.intended}:\n"
+                    + "\n".join(p.text for p in self.plans(query)),
+                )
+
+    def test_it_never_seq_scans_members(self):
+        for query in hot_queries.HOT_QUERIES:
+            with self.subTest(query=query.name):
+                for plan in self.plans(query):
+                    self.assertFalse(set(plan.seq_scans) & set(query.no_seq_scan), f"{query.name}:\n{plan.text}")
+
+    def test_it_reads_the_directory_in_index_order_without_sorting(self):
+        for name in ("directory_page_1", "directory_page_deep", "search_page"):
+            with self.subTest(query=name):
+                (plan,) = self.plans(hot_queries.hot_query(name))
+                self.assertIn(hot_queries.MEMBER_NAME_INDEX, plan.indexes)
+                self.assertNotIn("Sort", plan.node_types, plan.text)
+                self.assertNotIn("Incremental Sort", plan.node_types, plan.text)
+
+    def test_it_serves_the_real_member_and_dashboard_selectors_without_a_members_seq_scan(self):
+        # The pages' own selectors (not the hot-query copies): whatever SQL they send.
+        from django.test.utils import CaptureQueriesContext
+
+        from analytics.selectors import dashboard_summary
+        from members.selectors import group_roster_page, member_list_page
+
+        with CaptureQueriesContext(connection) as captured:
+            member_list_page(church=self.church, page=1)
+            member_list_page(church=self.church, page=self.ctx.deep_page)
+            member_list_page(church=self.church, q=self.ctx.search)
+            group_roster_page(church=self.church, group=self.ctx.group)
+            dashboard_summary(church=self.church)
+        statements = [q["sql"] for q in captured.captured_queries if q["sql"].lstrip().upper().startswith("SELECT")]
+        self.assertGreaterEqual(len(statements), 6)
+        with connection.cursor() as cursor:
+            for sql in statements:
+                cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}")
+                plan = hot_queries.Plan(sql=sql, text="")
+                doc = cursor.fetchone()[0]
+                hot_queries._walk_pg(doc[0]["Plan"], plan)
+                self.assertNotIn("members_member", plan.seq_scans, sql)
