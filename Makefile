@@ -44,3 +44,16 @@ test-services: $(VENV)/.dev
 	else \
 		echo "!! PostgreSQL or Redis is not answering: the PostgreSQL + Redis pass was NOT run."; \
 	fi
+
+# make bench / make loadtest: the machine's PostgreSQL + Redis (their own database and db number).
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/flock_benchdash
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/9
+
+## make bench: cache off vs on, side by side in one run (~10 min; seeds 100,000 members the first time);
+## writes docs/benchmarks.md, docs/benchmarks.png and docs/benchmarks.json. Needs wrk (apt-get install wrk).
+bench: $(VENV)/.dev
+	BENCH_DATABASE_URL="$(BENCH_DATABASE_URL)" BENCH_REDIS_URL="$(BENCH_REDIS_URL)" $(PY) scripts/bench/run.py
+
+## make loadtest: Locust, headless, 20 staff users for 60 s against a Gunicorn on 127.0.0.1; writes docs/loadtest.md.
+loadtest: $(VENV)/.dev
+	BENCH_DATABASE_URL="$(BENCH_DATABASE_URL)" BENCH_REDIS_URL="$(BENCH_REDIS_URL)" $(PY) scripts/bench/loadtest.py

@@ -92,12 +92,13 @@ def _legend(items: Sequence[tuple[str, int]], x: float, y: float) -> str:
 
 def line_chart(*, labels: Sequence[str], values: Sequence[float], bars: Sequence[float] | None = None,
                details: Sequence[str] | None = None, name: str = "Total", bars_name: str = "New",
-               title: str = "Line chart", empty_message: str = "No data yet.",
+               title: str = "Line chart", summary: str | None = None, empty_message: str = "No data yet.",
                width: int = 1000, height: int = 280) -> str:
     """An area chart of `values` (one per label), with optional `bars` along the bottom.
 
     The bars (e.g. new joiners per month) have their own, smaller scale, so each carries its
-    value as a label instead of an axis. `details` are the per-point tooltips.
+    value as a label instead of an axis. `details` are the per-point tooltips; `summary`
+    (the screen reader's aria-label) defaults to a sentence built from the series.
     """
     n = len(values)
     if n == 0 or not any(values) and not any(bars or ()):
@@ -115,7 +116,7 @@ def line_chart(*, labels: Sequence[str], values: Sequence[float], bars: Sequence
     last = values[-1]
     first = values[0]
     change = last - first
-    summary = (f"{title}: {_fmt(last)} {name.lower()} now"
+    summary = summary or (f"{title}: {_fmt(last)} {name.lower()} now"
                + (f", {'up' if change >= 0 else 'down'} {_fmt(abs(change))} since {labels[0]}" if n > 1 else "")
                + (f"; {_fmt(sum(bars))} {bars_name.lower()} in all" if bars else "") + ".")
     parts = [_svg_open(width, height, summary, title, "chart-svg chart-line")]
@@ -166,7 +167,8 @@ def line_chart(*, labels: Sequence[str], values: Sequence[float], bars: Sequence
 
 
 def bar_chart(*, labels: Sequence[str], stacks: Sequence[tuple[str, Sequence[float]]],
-              details: Sequence[str] | None = None, title: str = "Bar chart", partial_last: bool = False,
+              details: Sequence[str] | None = None, title: str = "Bar chart", summary: str | None = None,
+              partial_last: bool = False,
               empty_message: str = "No data yet.", width: int = 460, height: int = 250) -> str:
     """Stacked vertical bars, one per label; each stack is (name, values) in palette order.
 
@@ -189,7 +191,7 @@ def bar_chart(*, labels: Sequence[str], stacks: Sequence[tuple[str, Sequence[flo
 
     peak = max(range(n), key=lambda i: totals[i])
     avg = sum(totals) / n
-    summary = (f"{title}: {_fmt(totals[-1])} in the latest week, {_fmt(round(avg))} a week on average, "
+    summary = summary or (f"{title}: {_fmt(totals[-1])} in the latest week, {_fmt(round(avg))} a week on average, "
                f"highest {_fmt(totals[peak])} in the week of {labels[peak]}.")
     parts = [_svg_open(width, height, summary, title, "chart-svg chart-bars")]
     parts.append(_axis_grid(ticks, y, left, width - right))

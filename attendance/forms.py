@@ -7,8 +7,6 @@ import datetime
 from django import forms
 from django.utils import timezone
 
-from members.models import Group
-
 SERVICE_LABEL = "Service"
 
 
@@ -24,16 +22,13 @@ class SessionForm(forms.Form):
         input_formats=["%Y-%m-%d"],
         error_messages={"invalid": "Enter a date as YYYY-MM-DD.", "required": "Choose a date."},
     )
-    group = forms.CharField(required=False, label="Service or group", widget=forms.Select)
+    # Rendered by the template from the cached (id, name) choices: thousands of options
+    # through Django's widget machinery cost a second per page.
+    group = forms.CharField(required=False, label="Service or group")
 
-    def __init__(self, *args, groups: list[Group] | tuple = (), **kwargs) -> None:
+    def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("initial", {"date": timezone.localdate()})
         super().__init__(*args, **kwargs)
-        self.set_groups(groups)
-
-    def set_groups(self, groups: list[Group]) -> None:
-        """The select's choices; only needed when the form is shown (not to read a URL)."""
-        self.fields["group"].widget.choices = [("", SERVICE_LABEL)] + [(str(g.id), g.name) for g in groups]
 
     def clean_date(self) -> datetime.date:
         date = self.cleaned_data["date"]

@@ -11,7 +11,8 @@ from members.models import Church, Group, Member, TenantQuerySet
 class Attendance(models.Model):
     """One person present on one date: at the church's service (`group` empty) or a group meeting."""
 
-    church = models.ForeignKey(Church, on_delete=models.CASCADE, related_name="attendance")
+    # No single-column index: (church, date, group) below leads with church.
+    church = models.ForeignKey(Church, on_delete=models.CASCADE, related_name="attendance", db_index=False)
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="attendance")
     group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE, related_name="attendance")
     date = models.DateField()

@@ -1,8 +1,9 @@
 """Attendance reads: a member's history, recent sessions, and the checklist of people to tick.
 
-None of these go through the cache: a staff member recording attendance must see exactly
-what is stored (a stale tick would be saved back as truth), and each page reads only one
-page of rows with a fixed number of queries.
+Attendance itself is never read through the cache: a staff member recording attendance
+must see exactly what is stored (a stale tick would be saved back as truth), and each page
+reads one page of rows with a fixed number of queries. Only the list of groups to choose
+from is cached.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Q
 
+from cachemon import cache_aside, keys
 from members.models import Church, Group, Member, Membership
 
 from .models import Attendance
@@ -159,9 +161,20 @@ def attendance_checklist(
     return Checklist(page=page_obj, headcount=session.count(), q=q)
 
 
-def attendance_groups(*, church: Church) -> list[Group]:
-    """The groups attendance can be recorded for: the church's groups that are not archived."""
-    return list(Group.objects.for_church(church).filter(archived=False).order_by("name", "id"))
+def attendance_group_choices(*, church: Church) -> list[tuple[int, str]]:
+    """(id, name) of the groups attendance can be recorded for: the church's live groups.
+
+    Cached (namespace GROUPS: every group write invalidates it), since the start form is on
+    every visit to the attendance page and a big church has thousands of groups.
+    """
+
+    def fetch() -> list[tuple[int, str]]:
+        live = Group.objects.for_church(church).filter(archived=False).order_by("name", "id")
+        return list(live.values_list("id", "name"))
+
+    return cache_aside.cached(
+        keys.GROUPS, church_id=church.id, parts=("attendance_choices",), fetch=fetch, ttl=keys.TTL_MEDIUM,
+    )
 
 
 def roster_member_ids(*, group: Group, member_ids: set[int]) -> set[int]:

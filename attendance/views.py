@@ -20,10 +20,11 @@ from .forms import SERVICE_LABEL, SessionForm
 
 
 def _render_list(request: HttpRequest, form: SessionForm, status: int = 200) -> HttpResponse:
-    form.set_groups(selectors.attendance_groups(church=request.church))
     ctx = {
         "nav": "attendance",
         "form": form,
+        "groups": selectors.attendance_group_choices(church=request.church),
+        "selected_group": str(form["group"].value() or ""),
         "sessions": selectors.attendance_sessions(church=request.church, page=request.GET.get("page")),
     }
     return render(request, "attendance/list.html", ctx, status=status)

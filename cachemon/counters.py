@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import atexit
 import collections
+import logging
+import os
 import threading
 import time
 
@@ -33,6 +35,8 @@ PROM_REQUESTS = Counter(
 _lock = threading.Lock()
 _pending: collections.Counter[str] = collections.Counter()
 _last_flush = time.monotonic()
+_flusher_pid: int | None = None
+log = logging.getLogger("cachemon")
 
 
 def count(namespace: str, outcome: str) -> None:
@@ -116,6 +120,32 @@ def reset() -> None:
         cache.client.get_client(write=True).delete(cache.make_key(keys.METRICS_HASH))
     else:
         cache.delete_many([keys.metrics_counter(keys.metrics_field(ns, o)) for ns in keys.NAMESPACES for o in OUTCOMES])
+
+
+def start_flusher() -> None:
+    """Flush every FLUSH_INTERVAL from a background thread of this process (idempotent).
+
+    Without it a worker flushes on its next lookup after the interval, so the last second of
+    counts of a worker that then stays idle waits for its next lookup (or its exit). Started
+    by the Gunicorn `post_worker_init` hook (`cachemon.prometheus.on_worker_start`); not in
+    tests, where a thread flushing at random moments would make exact counts racy.
+    """
+    global _flusher_pid
+    with _lock:
+        if _flusher_pid == os.getpid():  # one per process; a forked child starts its own
+            return
+        _flusher_pid = os.getpid()
+    threading.Thread(target=_flush_loop, name="cachemon-counters", daemon=True).start()
+
+
+def _flush_loop() -> None:
+    while True:
+        time.sleep(FLUSH_INTERVAL)
+        if _pending and time.monotonic() - _last_flush >= FLUSH_INTERVAL:
+            try:
+                flush()
+            except Exception:  # never let the thread die; flush() keeps the counts on failure
+                log.exception("cache counters: background flush failed")
 
 
 def flush_at_exit() -> None:

@@ -10,6 +10,7 @@ Gunicorn config (owned by ops):
     from cachemon import prometheus
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = "var/prometheus"
     def on_starting(server): prometheus.prepare_multiproc_dir("var/prometheus")
+    def post_worker_init(worker): prometheus.on_worker_start()
     def child_exit(server, worker): prometheus.mark_worker_dead(worker.pid)
     def worker_exit(server, worker): prometheus.on_worker_exit()
 
@@ -44,6 +45,13 @@ def mark_worker_dead(pid: int, path: str | os.PathLike | None = None) -> None:
     target = path if path is not None else os.environ.get(ENV)
     if target:
         multiprocess.mark_process_dead(pid, str(target))
+
+
+def on_worker_start() -> None:
+    """For Gunicorn's `post_worker_init`: flush the cache counts every second from a thread."""
+    from . import counters
+
+    counters.start_flusher()
 
 
 def on_worker_exit() -> None:

@@ -149,16 +149,14 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db["OPTIONS"]["connect_timeout"] = envint("DB_CONNECT_TIMEOUT", "3")
     # DB_POOL=on: a psycopg pool per worker process instead (measured in docs/operations.md;
     # the connection budget is workers x DB_POOL_MAX_SIZE x app hosts <= max_connections).
+    # With CONN_HEALTH_CHECKS, Django has the pool check each connection before handing it
+    # out, so one broken by a PostgreSQL restart is replaced instead of failing a request.
     if envbool("DB_POOL", "off"):
-        from psycopg_pool import ConnectionPool
-
         _db["CONN_MAX_AGE"] = 0  # Django refuses persistent connections together with a pool
         _db["OPTIONS"]["pool"] = {
             "min_size": envint("DB_POOL_MIN_SIZE", "1"),
             "max_size": envint("DB_POOL_MAX_SIZE", "4"),
             "timeout": envfloat("DB_POOL_TIMEOUT", "5"),
-            # A connection broken by a PostgreSQL restart is replaced, never handed out.
-            "check": ConnectionPool.check_connection,
         }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

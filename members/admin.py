@@ -11,7 +11,47 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import Count
 
+from cachemon import cache_aside, keys
+
 from .models import Church, Group, Member, Membership, User
+
+
+class InvalidatingAdmin(admin.ModelAdmin):
+    """Admin writes bypass the services, so they invalidate the staff pages' caches here."""
+
+    namespaces: tuple[str, ...] = ()
+    church_lookup = "church_id"
+
+    def church_ids(self, obj) -> set[int]:
+        return {obj.church_id}
+
+    def _invalidate(self, church_ids: set[int]) -> None:
+        for church_id in church_ids:
+            if church_id is not None:
+                cache_aside.invalidate(*self.namespaces, church_id=church_id)
+
+    def save_model(self, request, obj, form, change) -> None:
+        before = set()
+        if change and obj.pk:
+            # Moving a row to another church makes both churches' pages stale.
+            old = type(obj).objects.filter(pk=obj.pk).first()
+            before = self.church_ids(old) if old is not None else set()
+        super().save_model(request, obj, form, change)
+        self._invalidate(before | self.church_ids(obj))
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        self._invalidate(self.church_ids(form.instance))
+
+    def delete_model(self, request, obj) -> None:
+        church_ids = self.church_ids(obj)
+        super().delete_model(request, obj)
+        self._invalidate(church_ids)
+
+    def delete_queryset(self, request, queryset) -> None:
+        church_ids = set(queryset.order_by().values_list(self.church_lookup, flat=True).distinct())
+        super().delete_queryset(request, queryset)
+        self._invalidate(church_ids)
 
 
 @admin.register(Church)
@@ -46,7 +86,9 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Member)
-class MemberAdmin(admin.ModelAdmin):
+class MemberAdmin(InvalidatingAdmin):
+    # Names show in rosters and as group leaders; inline memberships change group sizes.
+    namespaces = keys.MEMBER_WRITE + (keys.GROUPS,)
     list_display = ("last_name", "first_name", "email", "phone", "status", "church", "joined_on")
     list_display_links = ("last_name", "first_name")
     list_filter = ("status", "church")
@@ -60,7 +102,8 @@ class MemberAdmin(admin.ModelAdmin):
 
 
 @admin.register(Group)
-class GroupAdmin(admin.ModelAdmin):
+class GroupAdmin(InvalidatingAdmin):
+    namespaces = keys.GROUP_WRITE
     list_display = ("name", "church", "kind", "archived", "size", "created_at")
     list_filter = ("archived", "kind", "church")
     list_select_related = ("church",)
@@ -77,7 +120,9 @@ class GroupAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(InvalidatingAdmin):
+    namespaces = keys.GROUP_WRITE
+    church_lookup = "group__church_id"
     list_display = ("member", "group", "church", "role", "joined_on")
     list_filter = ("role",)
     list_select_related = ("member", "group", "group__church")
@@ -89,3 +134,6 @@ class MembershipAdmin(admin.ModelAdmin):
     @admin.display(description="Church", ordering="group__church__name")
     def church(self, obj: Membership) -> Church:
         return obj.group.church
+
+    def church_ids(self, obj: Membership) -> set[int]:
+        return {obj.group.church_id}

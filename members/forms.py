@@ -31,7 +31,10 @@ class MemberForm(forms.Form):
         help_text="International format, e.g. +1 555 123 4567.",
         widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "off"}),
     )
-    status = forms.ChoiceField(choices=Member.Status.choices, initial=Member.Status.VISITOR, label="Status")
+    # Optional so that a client posting only the contract fields (first_name, last_name,
+    # email, phone) gets a member: empty means "visitor" (or, on an edit, unchanged).
+    status = forms.ChoiceField(choices=Member.Status.choices, initial=Member.Status.VISITOR, label="Status",
+                               required=False)
     joined_on = forms.DateField(
         required=False, label="Joined on", help_text="Leave empty for today.",
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
@@ -82,6 +85,12 @@ class MemberForm(forms.Form):
 
     def clean_phone(self) -> str:
         return normalize_phone(self.cleaned_data.get("phone") or "")
+
+    def clean_status(self) -> str:
+        status = self.cleaned_data.get("status")
+        if status:
+            return status
+        return self.instance.status if self.instance is not None else Member.Status.VISITOR
 
     def clean_joined_on(self):
         value = self.cleaned_data.get("joined_on")

@@ -50,7 +50,7 @@ def page(title: str, caption: str, panels: list[str]) -> str:
         "h1{font-size:22px;margin:0 0 4px;color:#1f2430}p{margin:0 0 16px;color:#667085;font-size:13px}"
         "#grid{display:grid;grid-template-columns:560px 560px;gap:16px;align-items:start}"
         "svg{font-family:'DejaVu Sans',Arial,sans-serif;display:block}"
-        f"</style></head><body><div id='shot' style='display:inline-block'><h1>{escape(title)}</h1>"
+        f"</style></head><body><div id='shot' style='display:inline-block;padding:16px 18px;background:#f6f7f9'><h1>{escape(title)}</h1>"
         f"<p>{escape(caption)}</p><div id='grid'>{cells}</div></div></body></html>"
     )
 

@@ -63,7 +63,7 @@ def machine_info(*, wrk_version: str) -> dict:
         pass
     with connection.cursor() as cur:
         cur.execute("SHOW server_version")
-        pg = cur.fetchone()[0]
+        pg = cur.fetchone()[0].split(" ")[0]
     try:
         redis_version = caches["default"].client.get_client().info("server")["redis_version"]
     except Exception:
@@ -298,6 +298,9 @@ def markdown(r: dict) -> str:
     add("| --- | ---: | ---: |")
     for label, ms in p["parts_ms"]:
         add(f"| {label} | {ms:.3f} | {ms / p['profiled_total_ms']:.0%} |")
+    add("")
+    add(f"Per warm dashboard request: {p['redis_round_trips']:.1f} Redis round trips, "
+        f"{p['sql_statements']:.1f} SQL statements.")
     add("")
     add("Functions with the most own time (ms per request: own, cumulative):")
     add("")

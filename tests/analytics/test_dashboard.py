@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from unittest import mock
 
 from django.db import connection, transaction
 from django.test import override_settings
@@ -125,6 +126,22 @@ class DashboardTestCase(FlockTestCase):
         with self.assertNumQueries(0):
             r = self.client.get(self.url)
         self.assertEqual(stats(r), self.grace_expected)
+
+    def test_it_serves_the_rendered_fragment_from_the_cache(self):
+        self.login(self.alice)
+        first = self.client.get(self.url)
+        self.assertContains(first, "Figures as of")
+        with mock.patch("analytics.selectors.render_to_string", side_effect=AssertionError("re-rendered")):
+            again = self.client.get(self.url)
+        self.assertEqual(stats(again), self.grace_expected)
+
+    def test_it_keeps_per_user_bits_out_of_the_shared_fragment(self):
+        self.login(self.alice)
+        self.assertContains(self.client.get(self.url), "alice")
+        self.login(self.bob)
+        r = self.client.get(self.url)
+        self.assertContains(r, "bob")
+        self.assertNotContains(r, "alice")
 
     def test_it_runs_a_constant_number_of_queries_cold(self):
         def cold_queries() -> int:

@@ -44,6 +44,24 @@ class AttendanceListPageTestCase(FlockTestCase):
         self.assertNotContains(response, "Old choir")
         self.assertNotContains(response, "Hope prayer")
 
+    def test_it_offers_groups_as_they_are_created_and_archived(self):
+        from members.services import group_create, group_update
+
+        self.login(self.alice)
+        self.assertContains(self.client.get(self.url), ">Youth</option>")  # now cached
+        with self.captureOnCommitCallbacks(execute=True):
+            group_update(group=self.youth, data={"archived": True})
+            created = group_create(church=self.grace, data={"name": "Ushers", "kind": "service_team"})
+        response = self.client.get(self.url)
+        self.assertNotContains(response, ">Youth</option>")
+        self.assertContains(response, f'<option value="{created.id}">Ushers</option>', html=True)
+
+    def test_it_keeps_the_chosen_group_when_the_start_form_is_wrong(self):
+        self.login(self.alice)
+        response = self.client.get("/attendance/record/", {"date": "31/12/2020", "group": self.choir.id})
+        self.assertContains(response, "Enter a date as YYYY-MM-DD", status_code=400)
+        self.assertContains(response, f'<option value="{self.choir.id}" selected>Choir</option>', html=True, status_code=400)
+
     def test_it_lists_sessions_with_headcounts_and_edit_links(self):
         day = self.today - datetime.timedelta(days=2)
         record(self.grace, self.people, day)
@@ -75,11 +93,15 @@ class AttendanceListPageTestCase(FlockTestCase):
         self.assertEqual(first.object_list[0].date, self.today)
         second = self.client.get(self.url, {"page": 2}).context["sessions"]
         self.assertEqual([s.date for s in second.object_list], [self.today - datetime.timedelta(days=d) for d in range(25, 30)])
-        self.assertEqual(self.client.get(self.url, {"page": "zzz"}).status_code, 200)
+        self.assertContains(self.client.get(self.url), 'href="?page=2" rel="next"')
+        self.assertContains(self.client.get(self.url, {"page": 2}), 'href="?page=1" rel="prev"')
+        self.assertNotContains(self.client.get(self.url, {"page": 2}), 'rel="next"')
+        self.assertEqual(self.client.get(self.url, {"page": "zzz"}).context["sessions"].number, 1)
+        self.assertContains(self.client.get(self.url, {"page": 9}), "No older sessions")
 
     def _queries(self) -> None:
         self.client.get(self.url)  # warm the cached login
-        with self.assertNumQueries(4):
+        with self.assertNumQueries(2):  # one page of sessions, their group names (the choices are cached)
             self.client.get(self.url)
 
     def test_it_runs_the_same_number_of_queries_whatever_the_rows(self):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import redis
 from django.conf import settings
+from django.test import override_settings
 
 BASE_DIR = Path(settings.BASE_DIR)
 
@@ -115,25 +116,35 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def run_workers(argvs: list[list[str]], env: dict | None = None) -> list[int]:
-    """Run tests/cachemon/worker.py once per argv, all at the same time; return their pids."""
-    script = str(Path(__file__).with_name("worker.py"))
+def _worker_env(env: dict | None) -> dict:
     # The workers must use this test run's cache: same var dir and key prefix as our settings
     # (taken from the settings actually loaded, not from the environment).
-    full_env = {
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "churchapp.settings",
         "FLOCK_VAR_DIR": str(settings.VAR_DIR),
         "CACHE_KEY_PREFIX": settings.CACHE_KEY_PREFIX,
         **(env or {}),
     }
-    procs = [
-        subprocess.Popen([sys.executable, script, *argv], cwd=BASE_DIR, env=full_env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for argv in argvs
-    ]
+
+
+def start_worker(argv: list[str], env: dict | None = None, **popen) -> subprocess.Popen:
+    """Start tests/cachemon/worker.py with `argv` (see its docstring)."""
+    script = str(Path(__file__).with_name("worker.py"))
+    return subprocess.Popen([sys.executable, script, *argv], cwd=BASE_DIR, env=_worker_env(env), text=True,
+                            **{"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **popen})
+
+
+def run_workers(argvs: list[list[str]], env: dict | None = None) -> list[int]:
+    """Run tests/cachemon/worker.py once per argv, all at the same time; return their pids."""
+    procs = [start_worker(argv, env) for argv in argvs]
     for proc in procs:
         out, err = proc.communicate(timeout=120)
         if proc.returncode != 0:
             raise AssertionError(f"worker failed ({proc.returncode}): {err[-2000:]}")
     return [proc.pid for proc in procs]
+
+
+# FlockTestCase creates four users per class: with the production hasher that is seconds of
+# PBKDF2 per class on this machine, and these tests are about the cache, not passwords.
+fast_passwords = override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])

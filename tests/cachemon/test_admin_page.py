@@ -9,7 +9,7 @@ from django.test import Client, override_settings
 from cachemon import cache_aside, counters, keys
 from tests.base import FlockTestCase
 
-from .support import dead_redis_caches
+from .support import dead_redis_caches, fast_passwords
 
 PAGE = "/admin/cache/"
 RESET = "/admin/cache/reset/"
@@ -19,6 +19,7 @@ def lookup(church_id: int, namespace=keys.STATS):
     return cache_aside.cached(namespace, church_id=church_id, parts=("summary",), fetch=lambda: "v", ttl=60)
 
 
+@fast_passwords
 class AdminCachePageTestCase(FlockTestCase):
     def row(self, html: str, namespace: str) -> str:
         match = re.search(rf'<tr data-namespace="{namespace}">(.*?)</tr>', html, re.S)

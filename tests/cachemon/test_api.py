@@ -11,7 +11,7 @@ from cachemon import cache_aside, counters, keys
 from members.models import User
 from tests.base import PASSWORD, FlockTestCase
 
-from .support import dead_redis_caches
+from .support import dead_redis_caches, fast_passwords
 
 METRICS = "/api/admin/cache/metrics"
 HEALTH = "/api/admin/cache/health"
@@ -24,6 +24,7 @@ def lookup(church_id: int, value="v"):
     return cache_aside.cached(keys.STATS, church_id=church_id, parts=("summary",), fetch=lambda: value, ttl=60)
 
 
+@fast_passwords
 class CacheApiTestCase(FlockTestCase):
     def test_it_refuses_anonymous_with_403_json(self):
         for url in (METRICS, HEALTH):

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from django.db import connection
+from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from prometheus_client import REGISTRY
 
-from cachemon.db_queries import UNRESOLVED
+from cachemon.db_queries import UNRESOLVED, view_label
 from tests.base import PASSWORD, FlockTestCase
 
 
@@ -38,14 +39,18 @@ class DBQueriesTestCase(FlockTestCase):
         self.assertEqual(len(ran), 0)
         self.assertEqual(counted("login"), before)
 
-    def test_it_labels_requests_that_reach_no_view_unresolved(self):
+    def test_it_counts_a_staff_page_under_its_url_name(self):
         self.login(self.alice)
-        before = counted(UNRESOLVED)
+        before = counted("member_list")
         with CaptureQueriesContext(connection) as ran:
-            response = self.client.get("/no-such-page/")
-        self.assertEqual(response.status_code, 404)
-        # The cold user cache loads alice from the database: at least one statement.
+            response = self.client.get("/members/")
+        self.assertEqual(response.status_code, 200)
         self.assertGreater(len(ran), 0)
-        self.assertEqual(counted(UNRESOLVED) - before, len(ran))
+        self.assertEqual(counted("member_list") - before, len(ran))
+
+    def test_it_labels_requests_that_reach_no_view_unresolved(self):
+        self.assertEqual(view_label(RequestFactory().get("/no-such-page/")), UNRESOLVED)
+        response = self.client.get("/no-such-page/")
+        self.assertEqual(response.status_code, 404)
         # The label is the URL name, never the path: no per-path series appear.
         self.assertIsNone(REGISTRY.get_sample_value("flock_db_queries_total", {"view": "/no-such-page/"}))

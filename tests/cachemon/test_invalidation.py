@@ -13,9 +13,10 @@ from cachemon import cache_aside, keys
 from members.models import Member
 from tests.base import FlockTestCase
 
-from .support import CountingCache
+from .support import CountingCache, fast_passwords
 
 
+@fast_passwords
 class InvalidationTestCase(FlockTestCase):
     @classmethod
     def setUpTestData(cls):

@@ -10,9 +10,10 @@ from django.test import override_settings
 from cachemon import cache_aside, counters, keys
 from tests.base import FlockTestCase
 
-from .support import CountingCache
+from .support import CountingCache, fast_passwords
 
 
+@fast_passwords
 class KillSwitchTestCase(FlockTestCase):
     def lookup(self, fetch):
         return cache_aside.cached(keys.STATS, church_id=self.grace.id, parts=("summary",), fetch=fetch, ttl=60)

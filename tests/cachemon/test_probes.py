@@ -11,9 +11,10 @@ from prometheus_client import REGISTRY
 from cachemon import cache_aside, keys
 from tests.base import FlockTestCase
 
-from .support import dead_redis_caches
+from .support import dead_redis_caches, fast_passwords
 
 
+@fast_passwords
 class ProbesTestCase(FlockTestCase):
     def test_it_answers_healthz_to_anyone_without_db_or_cache(self):
         with self.assertNumQueries(0), mock.patch.object(cache_aside, "caches", {}):

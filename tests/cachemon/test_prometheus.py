@@ -12,9 +12,10 @@ import pytest
 from cachemon import prometheus
 from tests.base import FlockTestCase
 
-from .support import run_workers
+from .support import fast_passwords, run_workers
 
 
+@fast_passwords
 class PrometheusTestCase(FlockTestCase):
     def test_it_prepares_an_empty_multiproc_dir(self):
         base = Path(tempfile.mkdtemp(prefix="flock-prom-"))

@@ -11,6 +11,8 @@ from django.core.cache import caches
 from cachemon import cache_aside, counters, keys
 from tests.base import FlockTestCase
 
+from .support import fast_passwords
+
 
 class FakeClock:
     """Stands in for the `time` module inside cache_aside: sleeping advances a virtual clock."""
@@ -30,6 +32,7 @@ class FakeClock:
         return time.time_ns()
 
 
+@fast_passwords
 class StampedeTestCase(FlockTestCase):
     def data_key(self, namespace: str, church_id: int, *parts) -> str:
         scope = keys.church_scope(church_id)

@@ -91,3 +91,32 @@ class AdminTestCase(FlockTestCase):
         group = Group.objects.first()
         self.assertEqual(self.client.get(reverse("admin:members_group_change", args=[group.pk])).status_code, 200)
         self.assertEqual(self.client.get(reverse("admin:members_church_changelist")).status_code, 200)
+
+    def test_it_refreshes_the_staff_pages_after_admin_edits_and_deletes(self):
+        member = Member.objects.create(church=self.grace, first_name="Ada", last_name="Admin")
+        group = Group.objects.create(church=self.grace, name="Admins")
+        Membership.objects.create(group=group, member=member, role="leader")
+        self.client.force_login(self.alice)
+        self.assertContains(self.client.get(reverse("member_list")), "Admin, Ada")
+        self.assertContains(self.client.get(reverse("group_list")), "Ada Admin")
+        self.client.force_login(self.dana)
+        with self.captureOnCommitCallbacks(execute=True):
+            response = self.client.post(reverse("admin:members_member_change", args=[member.pk]), {
+                "church": self.grace.pk, "first_name": "Ada", "last_name": "Byron", "email": "", "phone": "",
+                "status": "member", "joined_on": "2024-01-01", "birth_date": "",
+                "memberships-TOTAL_FORMS": "1", "memberships-INITIAL_FORMS": "1",
+                "memberships-0-id": Membership.objects.get(member=member).pk, "memberships-0-member": member.pk,
+                "memberships-0-group": group.pk, "memberships-0-role": "leader", "memberships-0-joined_on": "2024-01-01",
+            })
+        self.assertEqual(response.status_code, 302, response.content[-3000:])
+        self.client.force_login(self.alice)
+        self.assertContains(self.client.get(reverse("member_list")), "Byron, Ada")
+        self.assertContains(self.client.get(reverse("group_list")), "Ada Byron")
+        self.client.force_login(self.dana)
+        with self.captureOnCommitCallbacks(execute=True):
+            self.client.post(reverse("admin:members_membership_changelist"), {
+                "action": "delete_selected", "_selected_action": [Membership.objects.get(member=member).pk],
+                "post": "yes"})
+        self.assertFalse(Membership.objects.filter(member=member).exists())
+        self.client.force_login(self.alice)
+        self.assertEqual(self.client.get(reverse("group_list")).context["groups"][0]["size"], 0)

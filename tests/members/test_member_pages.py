@@ -38,6 +38,13 @@ class MemberPagesTestCase(FlockTestCase):
         self.assertEqual((ruth.status, ruth.joined_on, ruth.birth_date),
                          ("regular", datetime.date(2024, 5, 1), datetime.date(1990, 2, 3)))
 
+    def test_it_creates_a_member_from_the_four_contract_fields_only(self):
+        response = self.client.post(reverse("member_new"), {"first_name": "Orpah", "last_name": "Moab",
+                                                            "email": "orpah@example.org", "phone": "+15550102222"})
+        orpah = Member.objects.get(church=self.grace, email="orpah@example.org")
+        self.assertRedirects(response, f"/members/{orpah.pk}/", fetch_redirect_response=False)
+        self.assertEqual((orpah.status, orpah.joined_on), ("visitor", timezone.localdate()))
+
     def test_it_defaults_the_join_date_to_today(self):
         self.client.post(reverse("member_new"), {**VALID, "joined_on": "", "birth_date": ""})
         ruth = Member.objects.get(church=self.grace, first_name="Ruth")
@@ -54,7 +61,7 @@ class MemberPagesTestCase(FlockTestCase):
             ({"birth_date": tomorrow}, "The birth date can&#x27;t be in the future."),
             ({"joined_on": tomorrow}, "The join date can&#x27;t be in the future."),
             ({"joined_on": "31/31/2020"}, "Enter a valid date."),
-            ({"status": "boss"}, "Select a valid choice."),
+            ({"status": "boss"}, "Select a valid choice. boss is not one of the available choices."),
         ]
         before = Member.objects.count()
         for change, message in cases:
