@@ -45,6 +45,11 @@ test-services: $(VENV)/.dev
 		echo "!! PostgreSQL or Redis is not answering: the PostgreSQL + Redis pass was NOT run."; \
 	fi
 
+## make deploy: install, migrate (stops on failure), collect static, then HUP the running Gunicorn
+## master (var/gunicorn.pid) or start one in the background. See docs/operations.md.
+deploy:
+	PORT=$(PORT) bash scripts/deploy.sh
+
 # make bench / make loadtest: the machine's PostgreSQL + Redis (their own database and db number).
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/flock_benchdash
 BENCH_REDIS_URL ?= redis://127.0.0.1:6379/9

@@ -40,6 +40,6 @@ class SessionForm(forms.Form):
         raw = (self.cleaned_data.get("group") or "").strip()
         if not raw:
             return None
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:  # 18 digits fit a bigint
             raise forms.ValidationError("Choose the service or one of the church's groups.")
         return int(raw)

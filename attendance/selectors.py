@@ -12,10 +12,11 @@ import datetime
 from dataclasses import dataclass
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Q
+from django.db.models import Count
 
 from cachemon import cache_aside, keys
-from members.models import Church, Group, Member, Membership
+from members.models import Church, Group, Member
+from members.selectors import member_search_filter, normalize_search
 
 from .models import Attendance
 
@@ -72,9 +73,12 @@ class SessionsPage:
         return self.number - 1
 
 
+MAX_PAGE = 100_000  # far past any real history; keeps the OFFSET a sane number
+
+
 def _page_number(raw: object) -> int:
     try:
-        return max(1, int(str(raw).strip()))
+        return min(max(1, int(str(raw).strip())), MAX_PAGE)
     except (TypeError, ValueError):
         return 1
 
@@ -135,10 +139,9 @@ def _checklist_people(*, church: Church, group: Group | None, q: str):
         # The roster: memberships of this (church-checked) group, scoped to the church again
         # so that a bad membership row could never show another church's person.
         people = Member.objects.for_church(church).filter(memberships__group=group)
-    for word in q.split():
-        people = people.filter(
-            Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(email__icontains=word)
-        )
+    if q:
+        # The member directory's own search, so staff find people the same way on both pages.
+        people = people.filter(member_search_filter(q))
     return people.order_by("last_name", "first_name", "id")
 
 
@@ -147,11 +150,12 @@ def attendance_checklist(
 ) -> Checklist:
     """The people to tick for one session: a group's roster or the church's members.
 
-    Searchable (`q` words match first name, last name or email) and paginated at
+    Searchable like the member directory (every word of `q` matches a name, the email or
+    the phone) and paginated at
     `CHECKLIST_PER_PAGE`, because a church can have 100k members. Each row says whether
     the person is already recorded present. Four queries whatever the page size.
     """
-    q = (q or "").strip()
+    q = normalize_search(q)
     people = _checklist_people(church=church, group=group, q=q)
     page_obj = Paginator(people, CHECKLIST_PER_PAGE).get_page(page)
     members = list(page_obj.object_list)
@@ -174,11 +178,4 @@ def attendance_group_choices(*, church: Church) -> list[tuple[int, str]]:
 
     return cache_aside.cached(
         keys.GROUPS, church_id=church.id, parts=("attendance_choices",), fetch=fetch, ttl=keys.TTL_MEDIUM,
-    )
-
-
-def roster_member_ids(*, group: Group, member_ids: set[int]) -> set[int]:
-    """Which of `member_ids` are on the group's roster."""
-    return set(
-        Membership.objects.filter(group=group, member_id__in=member_ids).values_list("member_id", flat=True)
     )

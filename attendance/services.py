@@ -14,7 +14,6 @@ from cachemon import cache_aside, keys
 from members.models import Church, Group, Member
 
 from .models import Attendance
-from .selectors import roster_member_ids
 
 # A checklist page shows at most 100 people; anything far beyond that is not a real form.
 MAX_SHOWN = 1000
@@ -41,11 +40,17 @@ def attendance_check_session(*, church: Church, date: datetime.date, group: Grou
             )
 
 
+MAX_ID = 2**63 - 1  # beyond a bigint, PostgreSQL would refuse the query with an error
+
+
 def _ids(values: Iterable[object]) -> set[int]:
     try:
-        return {int(v) for v in values}
+        ids = {int(v) for v in values}
     except (TypeError, ValueError):
+        ids = {-1}
+    if any(not 0 < i <= MAX_ID for i in ids):
         raise ValidationError("The list of people was not understood; nothing was saved.", code="bad_ids")
+    return ids
 
 
 def attendance_record(
@@ -72,9 +77,10 @@ def attendance_record(
         raise ValidationError(f"At most {MAX_SHOWN} people can be saved at once; nothing was saved.", code="too_many")
 
     with transaction.atomic():
-        allowed = set(Member.objects.for_church(church).filter(id__in=shown).values_list("id", flat=True))
+        people = Member.objects.for_church(church).filter(id__in=shown)
         if group is not None:
-            allowed = roster_member_ids(group=group, member_ids=allowed)
+            people = people.filter(memberships__group=group)  # the roster only
+        allowed = set(people.values_list("id", flat=True))
         session = Attendance.objects.for_church(church).filter(date=date, group=group)
         removed, _ = session.filter(member_id__in=allowed - present).delete() if allowed - present else (0, None)
         to_add = allowed & present

@@ -84,11 +84,12 @@ def attendance_save(request: HttpRequest) -> HttpResponse:
     date, group_id = form.cleaned_data["date"], form.cleaned_data["group"]
     group = get_for_church(Group.objects, request.church, pk=group_id) if group_id else None
     back = _checklist_url(date, group, request.POST.get("q", "").strip(), request.POST.get("page"))
+    shown = request.POST.getlist("shown")
+    # "Everyone on this page was here": the quick way to record a small group's meeting.
+    present = shown if request.POST.get("everyone") else request.POST.getlist("present")
     try:
         result = services.attendance_record(
-            church=request.church, date=date, group=group,
-            present_member_ids=request.POST.getlist("present"),
-            shown_member_ids=request.POST.getlist("shown"),
+            church=request.church, date=date, group=group, present_member_ids=present, shown_member_ids=shown,
         )
     except ValidationError as exc:
         for error in exc.messages:
@@ -96,6 +97,6 @@ def attendance_save(request: HttpRequest) -> HttpResponse:
         return redirect(back if not (group and group.archived) else reverse("attendance_list"))
     name = group.name if group else SERVICE_LABEL
     messages.success(
-        request, f"Attendance saved for {name} on {dateformat.format(date, 'D j M Y')}: {result.headcount} present."
+        request, f"Attendance saved for {name} on {dateformat.format(date, 'D j M Y')}: {result.headcount:,} present."
     )
     return redirect(back)

@@ -10,10 +10,13 @@ Guarantees:
   reads the generation *before* it reads the database and stores under that generation, so a
   read that raced a write stores its old value under a key nobody reads any more (the classic
   cache-aside race is closed by construction). Bulk writes bump once: O(1) cache calls.
-- Stampede: one request computes a missing key under a lock with a TTL; the others re-read.
+- Stampede: one request computes a missing key under a lock with a TTL; the others re-read
+  (and the lock holder re-reads once it has the lock, so a value stored just before counts).
+  A dead holder blocks nobody longer than `keys.LOCK_TTL`.
 - Redis slow or gone: `fetch()` answers, the error is counted, the breaker stops every
-  request from paying a timeout, and it recovers by itself. An invalidation that could not be
-  delivered is retried before this process reads the cache again.
+  request from paying a timeout (one trial request per cooldown), and it recovers by
+  itself. An invalidation that could not be delivered is retried before this process reads
+  the cache again.
 - `CACHE_ASIDE=off` (settings.CACHE_ASIDE False): reads go straight to `fetch`, nothing is
   read or stored. Invalidations are still sent, so the switch can be turned back on safely.
 """

@@ -100,7 +100,8 @@ def disk_info_get(*, alias: str = ALIAS) -> dict:
             "directory": str(fanout.directory),
             "entries": len(fanout),
             "volume_bytes": fanout.volume(),
-            "size_limit_bytes": int(fanout.size_limit),
+            # Each shard gets its share of the configured limit: the whole cache's is the sum.
+            "size_limit_bytes": int(fanout.size_limit) * len(fanout._shards),
         }
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}

@@ -156,7 +156,9 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
         _db["OPTIONS"]["pool"] = {
             "min_size": envint("DB_POOL_MIN_SIZE", "1"),
             "max_size": envint("DB_POOL_MAX_SIZE", "4"),
-            "timeout": envfloat("DB_POOL_TIMEOUT", "5"),
+            # Seconds a request waits for a connection; also what each request costs while
+            # PostgreSQL is down (persistent connections fail at once instead).
+            "timeout": envfloat("DB_POOL_TIMEOUT", "2"),
         }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

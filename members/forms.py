@@ -78,7 +78,10 @@ class MemberForm(forms.Form):
         if self.taken_emails is not None:
             taken = email in self.taken_emails
         else:
-            taken = Member.objects.for_church(self.church).filter(email=email).exists()
+            others = Member.objects.for_church(self.church).filter(email=email)
+            if self.instance is not None:
+                others = others.exclude(pk=self.instance.pk)
+            taken = others.exists()
         if taken:
             raise ValidationError(EMAIL_TAKEN, code="email_taken")
         return email
@@ -126,13 +129,18 @@ class IdListField(forms.Field):
     default_error_messages = {
         "required": "Select at least one member first.",
         "invalid": "The selection was not understood; reload the page and try again.",
+        "too_many": "Select at most %(max)s members at a time.",
     }
+    max_ids = 500  # a page shows 50; this bounds the UPDATE's IN list (Django refuses >1000 fields anyway)
 
     def to_python(self, value) -> list[int]:
         if not value:
             return []
         if isinstance(value, str):
             value = [value]
+        if len(value) > self.max_ids:
+            raise ValidationError(self.error_messages["too_many"], code="too_many",
+                                  params={"max": self.max_ids})
         try:
             return sorted({int(v) for v in value})
         except (TypeError, ValueError):

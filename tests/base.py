@@ -8,7 +8,10 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.core.cache import caches
 from django.test import TestCase
 
@@ -33,15 +36,28 @@ def clear_caches() -> None:
     counters._pending.clear()
 
 
+@functools.cache
+def password_hash() -> str:
+    # PBKDF2 is slow on purpose; hash the shared test password once per run, not per user.
+    return make_password(PASSWORD)
+
+
+def make_user(username: str, *, church: Church | None = None, admin: bool = False) -> User:
+    return User.objects.create(
+        username=username, email=f"{username}@flock.test", password=password_hash(), church=church,
+        is_staff=admin, is_superuser=admin,
+    )
+
+
 class FlockTestCase(TestCase):
     @classmethod
     def setUpTestData(cls) -> None:
         cls.grace = Church.objects.create(name="Grace Church", slug="grace")
         cls.hope = Church.objects.create(name="Hope Chapel", slug="hope")
-        cls.alice = User.objects.create_user("alice", "alice@grace.test", PASSWORD, church=cls.grace)
-        cls.bob = User.objects.create_user("bob", "bob@grace.test", PASSWORD, church=cls.grace)
-        cls.charlie = User.objects.create_user("charlie", "charlie@hope.test", PASSWORD, church=cls.hope)
-        cls.dana = User.objects.create_superuser("dana", "dana@flock.test", PASSWORD)
+        cls.alice = make_user("alice", church=cls.grace)
+        cls.bob = make_user("bob", church=cls.grace)
+        cls.charlie = make_user("charlie", church=cls.hope)
+        cls.dana = make_user("dana", admin=True)
 
     def login(self, user: User) -> None:
         self.client.force_login(user)

@@ -69,6 +69,10 @@ class AttendanceChecklistPageTestCase(FlockTestCase):
         self.assertContains(response, self.checkbox(self.people[1], False), html=True)
         self.assertNotContains(response, f'name="shown" value="{self.people[0].id}"')
         self.assertContains(self.get(q="nobody-like-this"), "Nobody matches")
+        # The member directory's search: a phone typed any way finds the E.164 number.
+        type(self.people[3]).objects.filter(pk=self.people[3].pk).update(phone="+15551230003")
+        response = self.get(q="(555) 123-0003")
+        self.assertEqual([r.member.id for r in response.context["checklist"].page.object_list], [self.people[3].id])
 
     def test_it_paginates_a_big_church_at_100(self):
         make_members(self.grace, 146, prefix="Crowd")  # 150 in all
@@ -93,7 +97,15 @@ class AttendanceChecklistPageTestCase(FlockTestCase):
 
     def test_it_explains_a_bad_group(self):
         self.login(self.alice)
-        self.assertContains(self.get(group="abc"), "Choose the service or one of", status_code=400)
+        for bad in ("abc", "-1", "²", "9" * 30):
+            self.assertContains(self.get(group=bad), "Choose the service or one of", status_code=400)
+
+    def test_it_shows_the_last_page_for_a_page_past_the_end(self):
+        self.login(self.alice)
+        for page in ("9" * 30, "zzz", "-3"):
+            response = self.get(page=page)
+            self.assertEqual(response.status_code, 200)
+            self.assertEqual(len(response.context["checklist"].page.object_list), 4)
 
     def test_it_refuses_an_archived_group(self):
         self.login(self.alice)

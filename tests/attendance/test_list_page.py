@@ -98,6 +98,7 @@ class AttendanceListPageTestCase(FlockTestCase):
         self.assertNotContains(self.client.get(self.url, {"page": 2}), 'rel="next"')
         self.assertEqual(self.client.get(self.url, {"page": "zzz"}).context["sessions"].number, 1)
         self.assertContains(self.client.get(self.url, {"page": 9}), "No older sessions")
+        self.assertContains(self.client.get(self.url, {"page": "9" * 30}), "No older sessions")
 
     def _queries(self) -> None:
         self.client.get(self.url)  # warm the cached login

@@ -124,6 +124,14 @@ class AttendanceRecordTestCase(FlockTestCase):
             )
         self.assertEqual(self.present(), {m.id for m in self.people[:2]})
 
+    def test_it_refuses_ids_out_of_range_and_changes_nothing(self):
+        for bad in (["0"], ["-5"], [str(2**63)], ["1" * 40]):
+            with self.subTest(bad=bad), self.assertRaisesMessage(ValidationError, "nothing was saved"):
+                attendance_record(
+                    church=self.grace, date=self.today, group=None, present_member_ids=bad, shown_member_ids=bad,
+                )
+        self.assertEqual(Attendance.objects.count(), 0)
+
     def test_it_invalidates_the_dashboard_on_commit(self):
         with mock.patch.object(cache_aside, "_bump") as bump:
             with self.captureOnCommitCallbacks(execute=False) as callbacks:

@@ -72,6 +72,12 @@ class AttendanceSaveViewTestCase(FlockTestCase):
         self.assertEqual(self.present(self.youth), {m.id for m in self.people[:2]})
         self.assertIn("Attendance saved for Youth", self.messages(response)[0])
 
+    def test_it_marks_everyone_on_the_page_present(self):
+        self.login(self.alice)
+        response = self.post(present=[], shown=self.people[:3], group=self.youth.id, everyone="1")
+        self.assertEqual(self.present(self.youth), {m.id for m in self.people[:3]})
+        self.assertIn("3 present", self.messages(response)[0])
+
     def test_it_removes_unticked_people(self):
         record(self.grace, self.people, self.today)
         self.login(self.alice)

@@ -74,6 +74,7 @@ class CacheApiTestCase(FlockTestCase):
             self.assertEqual(data["backend"], "diskcache")
             self.assertGreater(data["embedded"]["volume_bytes"], 0)
             self.assertGreater(data["embedded"]["entries"], 0)
+            self.assertEqual(data["embedded"]["size_limit_bytes"], 2**30)  # the configured total
             self.assertIsNone(data["redis"])
 
     def test_it_reports_health(self):

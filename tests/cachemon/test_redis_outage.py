@@ -63,7 +63,7 @@ class PrivateRedisOutageTestCase(FlockTestCase):
     def test_it_survives_a_slow_redis(self):
         self.assertEqual(self.lookup(Fetch("v1")), "v1")
         # The server sleeps longer than the request's socket timeouts (and any client retry).
-        sleeper = threading.Thread(target=lambda: self.server.client().execute_command("DEBUG", "SLEEP", "3"))
+        sleeper = threading.Thread(target=lambda: self.server.client(socket_timeout=30).execute_command("DEBUG", "SLEEP", "3"))
         sleeper.start()
         self.addCleanup(sleeper.join)
         time.sleep(0.2)  # let DEBUG SLEEP begin

@@ -156,6 +156,11 @@ class MemberListTestCase(FlockTestCase):
         response = self.client.post(reverse("member_bulk_status"), {"member_ids": ["x"], "status": "member"},
                                     follow=True)
         self.assertContains(response, "The selection was not understood")
+        response = self.client.post(reverse("member_bulk_status"), {"member_ids": list(range(1, 602)),
+                                    "status": "member"}, follow=True)
+        self.assertContains(response, "Select at most 500 members at a time.")
+        member.refresh_from_db()
+        self.assertEqual(member.status, "visitor")
         response = self.client.post(reverse("member_bulk_status"), {"member_ids": [member.pk],
                                     "status": "member", "next": "https://evil.test/"})
         self.assertRedirects(response, self.url, fetch_redirect_response=False)

@@ -15,7 +15,7 @@ import requests
 
 from tests.ops import procs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, procs.once]
 
 APP = "tests.ops.probe_app:application"
 # A reload makes requests queue in the listen backlog while the new workers import the app

@@ -10,7 +10,7 @@ import pytest
 
 from tests.ops import procs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, procs.once]
 
 
 def start_app(app_env, redis_url, **kw):
