@@ -118,6 +118,15 @@ def post_fork(server, worker) -> None:
         pool_module.ConnectionFactory._pools.clear()
 
 
+def post_worker_init(worker) -> None:
+    """In the worker, app loaded: start cachemon's background flusher of cache hit/miss counts."""
+    try:
+        from cachemon.prometheus import on_worker_start
+    except ImportError:
+        return
+    on_worker_start()
+
+
 def child_exit(server, worker) -> None:
     """In the master: drop the dead worker's live-gauge files so /metrics stops counting them."""
     try:
@@ -132,6 +141,10 @@ def worker_exit(server, worker) -> None:
     if "cachemon.counters" not in sys.modules:
         return  # the worker never loaded the app, so it counted nothing
     try:
-        sys.modules["cachemon.counters"].flush()
+        try:
+            from cachemon.prometheus import on_worker_exit
+        except ImportError:
+            on_worker_exit = sys.modules["cachemon.counters"].flush
+        on_worker_exit()
     except Exception as exc:  # the cache may be down; exiting must not fail because of it
         server.log.warning("cachemon counters not flushed on exit: %s", exc)

@@ -12,7 +12,7 @@ import datetime
 from dataclasses import dataclass
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 
 from cachemon import cache_aside, keys
 from members.models import Church, Group, Member
@@ -83,6 +83,21 @@ def _page_number(raw: object) -> int:
         return 1
 
 
+def attendance_session_rows(*, church: Church) -> QuerySet:
+    """The church's sessions as {date, group_id, headcount} rows, newest first (unsliced).
+
+    Grouped by the indexed columns only, counting index entries (COUNT(*)): PostgreSQL
+    reads a page backwards along `attendance_church_date_group`, index-only, and stops after
+    the page. Public so that the query-plan tooling explains exactly the page's query.
+    """
+    return (
+        Attendance.objects.for_church(church)
+        .values("date", "group_id")
+        .annotate(headcount=Count("*"))
+        .order_by("-date", "-group_id")
+    )
+
+
 def attendance_sessions(*, church: Church, page: int | str | None) -> SessionsPage:
     """Recent sessions of the church, newest first, grouped by (date, group) with headcounts.
 
@@ -92,15 +107,9 @@ def attendance_sessions(*, church: Church, page: int | str | None) -> SessionsPa
     """
     number = _page_number(page)
     offset = (number - 1) * SESSIONS_PER_PAGE
-    # Grouped by the indexed columns only, counting index entries (COUNT(*)): PostgreSQL
-    # reads the page backwards along `attendance_church_date_group`, index-only, and stops
-    # after the page. Group names come after, for the page's groups only.
-    rows = list(
-        Attendance.objects.for_church(church)
-        .values("date", "group_id")
-        .annotate(headcount=Count("*"))
-        .order_by("-date", "-group_id")[offset:offset + SESSIONS_PER_PAGE + 1]
-    )
+    # One row more than a page tells whether there is an older page, without a COUNT of
+    # every session (which reads every record). Group names come after, for this page only.
+    rows = list(attendance_session_rows(church=church)[offset:offset + SESSIONS_PER_PAGE + 1])
     has_next = len(rows) > SESSIONS_PER_PAGE
     rows = rows[:SESSIONS_PER_PAGE]
     group_ids = {row["group_id"] for row in rows if row["group_id"] is not None}

@@ -38,6 +38,26 @@ os.environ.setdefault("CACHE_ASIDE", "off")  # the queries themselves, never a c
 
 import django  # noqa: E402
 
+
+def ensure_database() -> None:
+    """Create the benchmark database named in DATABASE_URL when it does not exist yet."""
+    import dj_database_url
+    import psycopg
+    from psycopg import sql
+
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        return
+    cfg = dj_database_url.parse(url)
+    with psycopg.connect(host=cfg["HOST"] or "127.0.0.1", port=cfg["PORT"] or 5432, user=cfg["USER"],
+                         password=cfg["PASSWORD"] or None, dbname="postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [cfg["NAME"]]).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(cfg["NAME"])))
+            print(f"[bench_queries] created database {cfg['NAME']}", file=sys.stderr)
+
+
+if "--seed" in sys.argv:
+    ensure_database()
 django.setup()
 
 from django.core.management import call_command  # noqa: E402

@@ -118,7 +118,9 @@ def main() -> None:
         print(f"{label:42} {median:10.1f} {p95:8.1f} {n:4}")
 
     print("\nPlans of the heavy queries:")
-    sessions = rows.values("date", "group_id").annotate(headcount=Count("id")).order_by("-date", "-group_id")[:25]
+    from attendance.selectors import SESSIONS_PER_PAGE, attendance_session_rows
+
+    sessions = attendance_session_rows(church=church)[:SESSIONS_PER_PAGE + 1]
     print("  recent sessions, page 1:")
     print(explain(*sessions.query.sql_with_params()))
     table = Attendance._meta.db_table

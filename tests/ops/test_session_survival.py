@@ -74,3 +74,22 @@ def test_it_shares_sessions_between_two_app_hosts(app_env, tmp_path):
             http.post(b.url + "/accounts/logout/", data={"csrfmiddlewaretoken": token}, timeout=procs.TIMEOUT)
             assert page.status_code == 200
             assert not procs.logged_in(http, a.url)
+
+
+def test_it_gives_each_worker_its_own_redis_and_database_sockets(app_env):
+    """Nothing is opened in the master and inherited: every socket to Redis has one owner, a worker."""
+    import re
+    import subprocess
+
+    with procs.RedisServer() as redis, procs.Gunicorn({**app_env, "REDIS_URL": redis.url}, workers=2) as app:
+        http = procs.log_in(app.url)
+        for _ in range(20):
+            assert procs.logged_in(http, app.url)
+        out = subprocess.run(
+            ["ss", "-tnpH", "dst", f"127.0.0.1:{redis.port}"], capture_output=True, text=True, check=True
+        ).stdout
+        owners = [re.findall(r"pid=(\d+)", line) for line in out.splitlines() if "pid=" in line]
+        assert owners, out
+        assert all(len(pids) == 1 for pids in owners), out  # a socket shared by two processes lists both
+        assert {int(p[0]) for p in owners} <= app.worker_pids(), (out, app.worker_pids())
+        assert app.proc.pid not in {int(p[0]) for p in owners}

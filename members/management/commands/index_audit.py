@@ -33,6 +33,8 @@ class IndexInfo:
     scans: int | None = None
     bytes: int | None = None
     definition: str = ""
+    opclasses: tuple[str, ...] = ()  # PostgreSQL operator classes of the key columns
+
 
     @property
     def enforces_constraint(self) -> bool:
@@ -55,6 +57,8 @@ def redundant_indexes(indexes: list[IndexInfo]) -> list[tuple[IndexInfo, IndexIn
                 continue
             if b.columns[:len(a.columns)] != a.columns:
                 continue
+            if a.opclasses and b.opclasses and b.opclasses[:len(a.opclasses)] != a.opclasses:
+                continue  # e.g. varchar_pattern_ops (LIKE 'x%') beside the default: not the same index
             if b.columns == a.columns:
                 # Exact duplicates: report one of each pair (keep the unique/primary or the first name).
                 if a.enforces_constraint and not b.enforces_constraint:
@@ -145,10 +149,19 @@ class Command(BaseCommand):
             right=(4, 5)))
 
         unused = [i for i in indexes if i.scans == 0 and not i.primary]
+        fk_columns = {(t, cols) for t, cols, _ in fks}
+
+        def note(i: IndexInfo) -> str:
+            if i.unique:
+                return "enforces a constraint: keep"
+            if (i.table, i.columns) in fk_columns:
+                return "backs a foreign key (deleting the parent row): keep unless parents are never deleted"
+            return "candidate to drop"
+
         self.section("Unused indices (idx_scan = 0)", table(
             ("table", "index", "size", "note"),
-            [(i.table, i.name, size(i.bytes), "enforces a constraint: keep" if i.unique else "candidate to drop")
-             for i in sorted(unused, key=lambda i: -(i.bytes or 0))], right=(2,)),
+            [(i.table, i.name, size(i.bytes), note(i)) for i in sorted(unused, key=lambda i: -(i.bytes or 0))],
+            right=(2,)),
             note="Counted since the statistics were reset; judge after a realistic period of traffic.")
 
         self.section("Duplicate and redundant indices", table(
@@ -167,7 +180,10 @@ class Command(BaseCommand):
                          FROM unnest(i.indkey[0:i.indnkeyatts - 1]) WITH ORDINALITY AS k(attnum, n)
                          LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
                          ORDER BY k.n),
-                   COALESCE(s.idx_scan, 0), pg_relation_size(i.indexrelid), pg_get_indexdef(i.indexrelid)
+                   COALESCE(s.idx_scan, 0), pg_relation_size(i.indexrelid), pg_get_indexdef(i.indexrelid),
+                   ARRAY(SELECT opc.opcname
+                         FROM unnest(i.indclass[0:i.indnkeyatts - 1]) WITH ORDINALITY AS k(oid, n)
+                         JOIN pg_opclass opc ON opc.oid = k.oid ORDER BY k.n)
             FROM pg_index i
             JOIN pg_class c ON c.oid = i.indrelid
             JOIN pg_class ic ON ic.oid = i.indexrelid
@@ -179,7 +195,7 @@ class Command(BaseCommand):
         )
         return [
             IndexInfo(table=r[0], name=r[1], method=r[2], unique=r[3], primary=r[4], partial=r[5],
-                      columns=tuple(r[6]), scans=r[7], bytes=r[8], definition=r[9])
+                      columns=tuple(r[6]), scans=r[7], bytes=r[8], definition=r[9], opclasses=tuple(r[10]))
             for r in cursor.fetchall() if self.keep(r[0])
         ]
 
