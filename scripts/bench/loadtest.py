@@ -38,7 +38,8 @@ def _metrics(port: int | None) -> list | None:
 
 def main() -> int:
     users = int(os.environ.get("LOADTEST_USERS", "20"))
-    spawn = float(os.environ.get("LOADTEST_SPAWN_RATE", "5"))
+    # Two new users a second: logins (PBKDF2, deliberately slow) arrive spread out, as in an office.
+    spawn = float(os.environ.get("LOADTEST_SPAWN_RATE", "2"))
     run_time = os.environ.get("LOADTEST_RUN_TIME", "60s")
     host = os.environ.get("LOADTEST_HOST", "").strip()
     server = None
@@ -109,7 +110,9 @@ def write_markdown(rows, failures, *, before, after, target, users, spawn, run_t
              "of think time: dashboard (weight 10), member list (6), deeper list pages (2), search (3), member "
              "page (5), group list (2), roster (2), and editing a member's phone number (1: a write, which "
              "invalidates the church's cached dashboard and lists). "
-             f"{os.cpu_count()} cores; the load generator runs on the same machine.")
+             f"{os.cpu_count()} cores; the load generator runs on the same machine. Logging in hashes the "
+             "password with PBKDF2 (Django's default: deliberately slow and CPU-bound), so the `login` rows "
+             "show the ramp-up competing with everything else.")
     L.append("")
     if total:
         L.append(f"**{f(total, 'Requests/s', '{:.1f}')} req/s** over {f(total, 'Request Count')} requests, "

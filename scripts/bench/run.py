@@ -307,6 +307,15 @@ def phase_profile(fixture: common.Fixture, *, n: int) -> dict:
         for _ in range(n):
             client.get(path)
         out[path] = (time.perf_counter() - t0) * 1000 / n
+    # The price of one round trip to Redis (a GET of a missing key through django-redis).
+    from django.core.cache import cache
+
+    for _ in range(50):
+        cache.get("bench:rtt")
+    t0 = time.perf_counter()
+    for _ in range(n):
+        cache.get("bench:rtt")
+    out["redis_get_ms"] = (time.perf_counter() - t0) * 1000 / n
     prof = cProfile.Profile()
     prof.enable()
     for _ in range(n):

@@ -299,8 +299,10 @@ def markdown(r: dict) -> str:
     for label, ms in p["parts_ms"]:
         add(f"| {label} | {ms:.3f} | {ms / p['profiled_total_ms']:.0%} |")
     add("")
-    add(f"Per warm dashboard request: {p['redis_round_trips']:.1f} Redis round trips, "
-        f"{p['sql_statements']:.1f} SQL statements.")
+    add(f"Per warm dashboard request: {p['redis_round_trips']:.1f} Redis round trips (one GET through "
+        f"django-redis costs {p.get('redis_get_ms', float('nan')):.3f} ms in process here), "
+        f"{p['sql_statements']:.1f} SQL statements. The test `Client` adds a little of its own "
+        "(it connects a signal per request).")
     add("")
     add("Functions with the most own time (ms per request: own, cumulative):")
     add("")
