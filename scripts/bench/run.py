@@ -19,7 +19,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import random
 import re
 import statistics
@@ -391,7 +390,7 @@ def main() -> int:
     cfg = {
         "duration_s": env_int("BENCH_DURATION", 3 if quick else 10),
         "off_duration_s": env_int("BENCH_OFF_DURATION", 10 if quick else 20),
-        "mix_max_seconds": env_int("BENCH_MIX_MAX_SECONDS", 60 if quick else 300),
+        "mix_max_seconds": env_int("BENCH_MIX_MAX_SECONDS", 60 if quick else 420),
         "repeats": env_int("BENCH_REPEATS", 1 if quick else 3),
         "connections": env_int("BENCH_CONNECTIONS", min(4, 2 * common.CORES)),
         "wrk_threads": env_int("BENCH_WRK_THREADS", min(2, common.CORES)),
