@@ -7,9 +7,11 @@ Guarantees:
 - Tenant: every key carries the church (or the user, for logins), built in `cachemon.keys`.
 - No stale read after a write, from any worker: `invalidate` bumps the namespace's
   generation in `transaction.on_commit` (a rolled-back write leaves the cache alone). A read
-  reads the generation *before* it reads the database and stores under that generation, so a
-  read that raced a write stores its old value under a key nobody reads any more (the classic
-  cache-aside race is closed by construction). Bulk writes bump once: O(1) cache calls.
+  fetches the generation and the entry in ONE round trip (get_many) *before* it reads the
+  database, and stores `(generation, value)`; an entry only counts while its generation is
+  the current one. So a read that raced a write stores its old value tagged with a generation
+  that is already out of date, and nobody is served it (the classic cache-aside race is closed
+  by construction). Bulk writes bump once: O(1) cache calls.
 - Stampede: one request computes a missing key under a lock with a TTL; the others re-read
   (and the lock holder re-reads once it has the lock, so a value stored just before counts).
   A dead holder blocks nobody longer than `keys.LOCK_TTL`.
@@ -78,19 +80,31 @@ def _cached(namespace: str, scope: str, parts: tuple, fetch: Callable[[], T], tt
         counters.count(namespace, "errors")
         return fetch()
     cache = caches[ALIAS]
+    gen_key = keys.generation(namespace, scope)
+    key = keys.data(namespace, scope, *parts)
     try:
         _retry_pending_bumps(cache)
-        key = keys.data(namespace, scope, _generation(cache, namespace, scope), *parts)
-        value = cache.get(key, _MISSING)
+        got = cache.get_many([gen_key, key])
+        gen = got.get(gen_key)
+        if gen is None:
+            gen = _new_generation(cache, gen_key)
     except Exception as exc:
         return _fallback(namespace, exc, fetch)
     # Pending bumps were delivered above, before the read, so a recovery needs nothing more.
     breaker.record_success()
+    value = _current(got.get(key), gen)
     if value is not _MISSING:
         counters.count(namespace, "hits")
         return value
     counters.count(namespace, "misses")
-    return _fill(cache, namespace, key, fetch, ttl)
+    return _fill(cache, namespace, key, int(gen), fetch, ttl)
+
+
+def _current(entry, gen) -> object:
+    """The value of a stored `(generation, value)` entry while its generation is current."""
+    if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == int(gen):
+        return entry[1]
+    return _MISSING
 
 
 def _fallback(namespace: str, exc: Exception, fetch: Callable[[], T]) -> T:
@@ -99,20 +113,16 @@ def _fallback(namespace: str, exc: Exception, fetch: Callable[[], T]) -> T:
     return fetch()
 
 
-def _generation(cache, namespace: str, scope: str) -> int:
-    gen_key = keys.generation(namespace, scope)
-    gen = cache.get(gen_key)
-    if gen is None:
-        # A generation that was lost (flush, restart, eviction) restarts from the clock in
-        # microseconds, above any value the lost one reached, so no old entry can match it.
-        seed = time.time_ns() // 1000
-        gen = seed if cache.add(gen_key, seed, timeout=None) else cache.get(gen_key, seed)
-    return int(gen)
+def _new_generation(cache, gen_key: str) -> int:
+    # A generation that was lost (flush, restart, eviction) restarts from the clock in
+    # microseconds, above any value the lost one reached, so no old entry can match it.
+    seed = time.time_ns() // 1000
+    return seed if cache.add(gen_key, seed, timeout=None) else int(cache.get(gen_key, seed))
 
 
-def _fill(cache, namespace: str, key: str, fetch: Callable[[], T], ttl: int) -> T:
+def _fill(cache, namespace: str, key: str, gen: int, fetch: Callable[[], T], ttl: int) -> T:
     """Compute a missing value once across all workers: the lock holder fetches, others re-read."""
-    lock_key = keys.lock(key)
+    lock_key = keys.lock(key, gen)
     token = uuid.uuid4().hex
     deadline = time.monotonic() + keys.LOCK_TTL
     pause = 0.005
@@ -125,7 +135,7 @@ def _fill(cache, namespace: str, key: str, fetch: Callable[[], T], ttl: int) -> 
                 return fetch()
             time.sleep(pause)
             pause = min(pause * 2, 0.1)
-            value = cache.get(key, _MISSING)
+            value = _current(cache.get(key), gen)
             if value is not _MISSING:
                 return value
             # No value and, at the next add(), maybe no lock: the holder failed or died; take over.
@@ -135,14 +145,14 @@ def _fill(cache, namespace: str, key: str, fetch: Callable[[], T], ttl: int) -> 
         try:
             # The previous holder may have stored the value between our miss and our lock:
             # re-reading here is what makes "one fetch per missing key" exact.
-            value = cache.get(key, _MISSING)
+            value = _current(cache.get(key), gen)
         except Exception as exc:
             return _fallback(namespace, exc, fetch)
         if value is not _MISSING:
             return value
         value = fetch()
         try:
-            cache.set(key, value, timeout=ttl)
+            cache.set(key, (gen, value), timeout=ttl)
         except Exception as exc:
             breaker.record_failure(exc)
             counters.count(namespace, "errors")

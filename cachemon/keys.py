@@ -1,8 +1,9 @@
 """The one place where cache key names are built.
 
-Every tenant key carries the church id. Data keys also carry the namespace's generation
-for that church: invalidation bumps the generation (one INCR, whatever the number of rows
-written), so old entries are never read again and expire by their TTL.
+Every tenant key carries the church id. Each (namespace, church) has a generation counter;
+an entry is stored with the generation it was computed under and only counts as a hit while
+that is still the current one. Invalidation bumps the generation (one INCR, whatever the
+number of rows written), so old entries are never served again and expire by their TTL.
 Django adds `KEY_PREFIX` and the key version in front of all of these.
 """
 
@@ -29,13 +30,14 @@ def generation(namespace: str, scope: str) -> str:
     return f"gen:{namespace}:{scope}"
 
 
-def data(namespace: str, scope: str, gen: int, *parts: object) -> str:
+def data(namespace: str, scope: str, *parts: object) -> str:
     suffix = ":".join(str(p) for p in parts)
-    return f"{namespace}:{scope}:g{gen}:{suffix}"
+    return f"{namespace}:{scope}:{suffix}"
 
 
-def lock(data_key: str) -> str:
-    return f"lock:{data_key}"
+def lock(data_key: str, gen: int) -> str:
+    # Per generation: a request filling the new generation never waits on one filling an old one.
+    return f"lock:{data_key}:g{gen}"
 
 
 # Platform-wide counters of the helper itself, not tenant data.

@@ -3,6 +3,11 @@
 What is cached is plain data (lists of small dicts and counts), never model instances or
 querysets, so an entry is small, pickles fast and cannot lazily run SQL later. Only the
 hot, search-free first pages are cached; deeper pages and searches go to the database.
+
+The member list pages by keyset ("seek"): Next/Previous carry a signed cursor holding the
+(last_name, first_name, id) of the row at the page's edge, and the next page is read from
+member_church_name_idx starting right there, so page 2,000 costs what page 2 costs. Only a
+typed `?page=N` uses OFFSET, and only up to MAX_PAGE_JUMP.
 """
 
 from __future__ import annotations
@@ -12,13 +17,25 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.core import signing
+from django.db import connection
+from django.db.models import BooleanField, Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from cachemon import cache_aside, keys
 
 from .models import Church, Group, Member, Membership
 
 PER_PAGE = 50
+# `?page=N` is an OFFSET, whose cost grows with N (the index is walked past every skipped
+# row): typed jumps go at most this deep; Next/Previous (keyset) go anywhere at a flat cost.
+MAX_PAGE_JUMP = 200
+# A search's total is counted up to here and then shown as "10,000+": an exact count of a
+# broad search reads every match. Same depth as MAX_PAGE_JUMP, so every numbered page exists.
+SEARCH_COUNT_LIMIT = MAX_PAGE_JUMP * PER_PAGE
+MEMBER_ORDER = ("last_name", "first_name", "id")
+_CURSOR_SALT = "members.member_list.cursor"
+_MAX_ID = 2**63 - 1
 SEARCH_MAX_LENGTH = 100
 _DIGITS = re.compile(r"\d")
 _PHONE_CHARS = re.compile(r"^[\d\s\-+().]+$")
@@ -41,6 +58,13 @@ class PageOf:
     num_pages: int
     per_page: int = PER_PAGE
     extra: dict = field(default_factory=dict)
+    # Keyset pages (the member list) know whether a next page exists from the extra row
+    # they read, not from the total, which may be a lower bound (`total_capped`).
+    keyset: bool = False
+    total_capped: bool = False
+    next_cursor: str = ""
+    previous_cursor: str = ""  # empty on pages 1 and 2: page 1 is linked plainly (and cached)
+    jump_capped: bool = False  # a `?page=` past MAX_PAGE_JUMP was asked for
 
     @property
     def has_previous(self) -> bool:
@@ -48,6 +72,8 @@ class PageOf:
 
     @property
     def has_next(self) -> bool:
+        if self.keyset:
+            return bool(self.next_cursor)
         return self.number < self.num_pages
 
     @property
@@ -125,31 +151,140 @@ def _member_rows(qs: QuerySet) -> list[dict]:
     return rows
 
 
-def _member_page_uncached(church: Church, q: str, page: int) -> dict:
+@dataclass(frozen=True)
+class MemberCursor:
+    """A position in the member list: the (last_name, first_name, id) of a row, and the number
+    of the page that a link with this cursor opens (shown as "Page N"; display only)."""
+
+    last_name: str
+    first_name: str
+    id: int
+    number: int
+
+
+def _cursor_salt(church: Church) -> str:
+    # Bound to the church: a cursor made for another church is refused outright (it could
+    # not show anything of that church anyway, since every read is scoped to this one).
+    return f"{_CURSOR_SALT}:{church.id}"
+
+
+def member_cursor_encode(*, church: Church, row: dict, number: int) -> str:
+    """An opaque, signed `?after=`/`?before=` token for the position of `row`."""
+    value = [row["last_name"], row["first_name"], row["id"], number]
+    return signing.dumps(value, salt=_cursor_salt(church), compress=True)
+
+
+def member_cursor_decode(*, church: Church, token: str | None) -> MemberCursor | None:
+    """The cursor in `token`, or None when it is missing, garbled, tampered with or another
+    church's: the caller then shows the first page."""
+    if not token or len(token) > 1024:
+        return None
+    try:
+        value = signing.loads(token, salt=_cursor_salt(church))
+    except (signing.BadSignature, ValueError):
+        return None
+    if not (isinstance(value, list) and len(value) == 4):
+        return None
+    last_name, first_name, pk, number = value
+    if not (isinstance(last_name, str) and isinstance(first_name, str)
+            and type(pk) is int and 0 < pk <= _MAX_ID and type(number) is int and 2 <= number <= _MAX_ID):
+        return None
+    return MemberCursor(last_name=last_name, first_name=first_name, id=pk, number=number)
+
+
+def _member_qs(church: Church, q: str) -> QuerySet:
     qs = Member.objects.for_church(church)
-    if q:
-        qs = qs.filter(member_search_filter(q))
+    return qs.filter(member_search_filter(q)) if q else qs
+
+
+def _seek(qs: QuerySet, cursor: MemberCursor, *, forward: bool) -> QuerySet:
+    # A row-value comparison, not `a > x OR (a = x AND b > y) ...`: PostgreSQL (and SQLite
+    # >= 3.15) turn it into an index condition on member_church_name_idx and start reading
+    # at the cursor; the OR form is only a filter, applied to every row before it.
+    table = connection.ops.quote_name(Member._meta.db_table)
+    columns = ", ".join(f"{table}.{connection.ops.quote_name(name)}" for name in MEMBER_ORDER)
+    condition = RawSQL(
+        f"({columns}) {'>' if forward else '<'} (%s, %s, %s)",
+        (cursor.last_name, cursor.first_name, cursor.id), output_field=BooleanField(),
+    )
+    order = MEMBER_ORDER if forward else tuple(f"-{name}" for name in MEMBER_ORDER)
+    return qs.filter(condition).order_by(*order)
+
+
+def _member_first_page_uncached(church: Church) -> dict:
+    qs = _member_qs(church, "")
     total = qs.count()
-    page, num_pages = _clamp(page, total, PER_PAGE)
-    rows = _member_rows(_slice(qs.order_by("last_name", "first_name", "id"), page)) if total else []
-    return {"rows": rows, "total": total, "number": page, "num_pages": num_pages}
+    rows = _member_rows(qs.order_by(*MEMBER_ORDER)[:PER_PAGE + 1]) if total else []
+    return {"rows": rows[:PER_PAGE], "total": total, "more": len(rows) > PER_PAGE}
 
 
-def member_list_page(*, church: Church, q: str = "", page: int = 1) -> PageOf:
+def _member_first_page(church: Church) -> dict:
+    return cache_aside.cached(
+        keys.MEMBERS, church_id=church.id, parts=("page1",),
+        fetch=lambda: _member_first_page_uncached(church), ttl=keys.TTL_MEDIUM,
+    )
+
+
+def _member_total(church: Church, q: str) -> tuple[int, bool]:
+    """(total, capped). The unsearched total comes with the cached first page (exact, and
+    fresh: every member write invalidates it); a search counts its matches up to the limit."""
+    if not q:
+        return _member_first_page(church)["total"], False
+    matched = _member_qs(church, q).order_by().values("id")[:SEARCH_COUNT_LIMIT + 1].count()
+    return min(matched, SEARCH_COUNT_LIMIT), matched > SEARCH_COUNT_LIMIT
+
+
+def _member_page(church: Church, *, rows: list[dict], total: int, capped: bool, number: int,
+                 more_after: bool, jump_capped: bool = False) -> PageOf:
+    num_pages = max(1, math.ceil(total / PER_PAGE), number)
+    return PageOf(
+        rows=rows, total=total, number=number, num_pages=num_pages, keyset=True, total_capped=capped,
+        jump_capped=jump_capped,
+        next_cursor=member_cursor_encode(church=church, row=rows[-1], number=number + 1) if rows and more_after else "",
+        previous_cursor=member_cursor_encode(church=church, row=rows[0], number=number - 1) if rows and number > 2 else "",
+    )
+
+
+def member_list_page(*, church: Church, q: str = "", page: int = 1, after: str = "", before: str = "") -> PageOf:
     """One page (50 rows) of the church's members, optionally filtered by a search.
 
-    The first page without a search is what staff open all day: it is cached (namespace
-    MEMBERS, invalidated by every member write). A page past the end shows the last page.
+    `after`/`before` are the cursors of the Next/Previous links: a constant-time seek from
+    the row at the edge of the page the user was on (an invalid cursor means the first
+    page). Without a cursor, `page` is a typed page number: OFFSET, capped at MAX_PAGE_JUMP;
+    a page past the end shows the last page. The first page without a search is what staff
+    open all day: it is cached (namespace MEMBERS, invalidated by every member write), and
+    it carries the church's total for the other unsearched pages.
     """
     q = normalize_search(q)
+    forward = member_cursor_decode(church=church, token=after)
+    cursor = forward or member_cursor_decode(church=church, token=before)
+    if cursor is not None:
+        total, capped = _member_total(church, q)
+        rows = _member_rows(_seek(_member_qs(church, q), cursor, forward=forward is not None)[:PER_PAGE + 1])
+        if not rows:
+            # The rows past the cursor were deleted since the link was made.
+            return member_list_page(church=church, q=q)
+        more = len(rows) > PER_PAGE
+        rows = rows[:PER_PAGE]
+        if forward is not None:
+            return _member_page(church, rows=rows, total=total, capped=capped, number=cursor.number, more_after=more)
+        rows.reverse()
+        # Nothing before these rows: this is the first page, however many rows it holds.
+        number = cursor.number if more else 1
+        return _member_page(church, rows=rows, total=total, capped=capped, number=number, more_after=True)
     if page == 1 and not q:
-        data = cache_aside.cached(
-            keys.MEMBERS, church_id=church.id, parts=("page1",),
-            fetch=lambda: _member_page_uncached(church, "", 1), ttl=keys.TTL_MEDIUM,
-        )
-    else:
-        data = _member_page_uncached(church, q, page)
-    return PageOf(rows=data["rows"], total=data["total"], number=data["number"], num_pages=data["num_pages"])
+        data = _member_first_page(church)
+        return _member_page(church, rows=data["rows"], total=data["total"], capped=False, number=1,
+                            more_after=data["more"])
+    total, capped = _member_total(church, q)
+    num_pages = max(1, math.ceil(total / PER_PAGE))
+    number = min(page, num_pages, MAX_PAGE_JUMP)
+    rows = []
+    if total:
+        offset = (number - 1) * PER_PAGE
+        rows = _member_rows(_member_qs(church, q).order_by(*MEMBER_ORDER)[offset:offset + PER_PAGE + 1])
+    return _member_page(church, rows=rows[:PER_PAGE], total=total, capped=capped, number=number,
+                        more_after=len(rows) > PER_PAGE, jump_capped=number < min(page, num_pages))
 
 
 def member_detail_groups(*, church: Church, member: Member) -> list[Membership]:

@@ -36,9 +36,14 @@ def clear_caches() -> None:
     counters._pending.clear()
 
 
-@functools.cache
 def password_hash() -> str:
-    # PBKDF2 is slow on purpose; hash the shared test password once per run, not per user.
+    # PBKDF2 is slow on purpose; hash the shared test password once per run (and per hasher
+    # setting, since some tests override PASSWORD_HASHERS), not once per user.
+    return _password_hash(tuple(settings.PASSWORD_HASHERS))
+
+
+@functools.cache
+def _password_hash(hashers: tuple[str, ...]) -> str:
     return make_password(PASSWORD)
 
 

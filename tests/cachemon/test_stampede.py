@@ -34,9 +34,13 @@ class FakeClock:
 
 @fast_passwords
 class StampedeTestCase(FlockTestCase):
-    def data_key(self, namespace: str, church_id: int, *parts) -> str:
+    def lock_key(self, namespace: str, church_id: int, *parts) -> str:
+        """The lock a request filling this entry takes, under the entry's current generation."""
         scope = keys.church_scope(church_id)
-        return keys.data(namespace, scope, cache_aside._generation(caches["default"], namespace, scope), *parts)
+        cache = caches["default"]
+        gen_key = keys.generation(namespace, scope)
+        gen = cache.get(gen_key) or cache_aside._new_generation(cache, gen_key)
+        return keys.lock(keys.data(namespace, scope, *parts), gen)
 
     def test_it_fetches_a_missing_hot_key_once_for_20_threads(self):
         calls = 0
@@ -77,7 +81,7 @@ class StampedeTestCase(FlockTestCase):
     def test_it_gives_up_on_a_dead_lock_holder_at_the_lock_ttl(self):
         # A holder that died without a value and whose lock never expires: the worst case.
         cache = caches["default"]
-        cache.set(keys.lock(self.data_key(keys.STATS, self.grace.id, "summary")), "dead-holder", timeout=None)
+        cache.set(self.lock_key(keys.STATS, self.grace.id, "summary"), "dead-holder", timeout=None)
         clock = FakeClock()
         fetch = mock.Mock(return_value="from-db")
 
@@ -93,7 +97,7 @@ class StampedeTestCase(FlockTestCase):
 
     def test_it_takes_over_when_a_dead_holders_lock_expires(self):
         cache = caches["default"]
-        cache.add(keys.lock(self.data_key(keys.STATS, self.grace.id, "summary")), "dead-holder", timeout=1)
+        cache.add(self.lock_key(keys.STATS, self.grace.id, "summary"), "dead-holder", timeout=1)
         fetch = mock.Mock(return_value="fresh")
 
         with mock.patch.object(keys, "LOCK_TTL", 5):
@@ -111,7 +115,7 @@ class StampedeTestCase(FlockTestCase):
 
         with self.assertRaises(RuntimeError):
             cache_aside.cached(keys.STATS, church_id=self.grace.id, parts=("summary",), fetch=broken, ttl=60)
-        lock_key = keys.lock(self.data_key(keys.STATS, self.grace.id, "summary"))
+        lock_key = self.lock_key(keys.STATS, self.grace.id, "summary")
         self.assertIsNone(caches["default"].get(lock_key))
         self.assertEqual(
             cache_aside.cached(keys.STATS, church_id=self.grace.id, parts=("summary",), fetch=lambda: "ok", ttl=60),
