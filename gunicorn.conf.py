@@ -37,6 +37,8 @@ def _env_int(name: str, default: int) -> int:
 # Prometheus multiprocess mode: every worker writes its samples to files here and /metrics
 # sums them. Set before any worker imports prometheus_client (workers inherit the master's env).
 PROMETHEUS_DIR = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_VAR_DIR / "prometheus")))
+# Exists before anything imports the app (`--check-config` loads it without on_starting).
+PROMETHEUS_DIR.mkdir(parents=True, exist_ok=True)
 
 # --- Sockets ----------------------------------------------------------------------------
 # Loopback by default: Flock is meant to sit behind a TLS-terminating proxy on the same host.

@@ -39,6 +39,23 @@ def _page_links(request: HttpRequest, page: selectors.PageOf, **params: str) -> 
     }
 
 
+def _member_page_links(request: HttpRequest, page: selectors.PageOf, *, q: str) -> dict:
+    """Previous/next URLs of the member list: keyset cursors (constant time at any depth),
+    except that page 1 is linked plainly, so that it is served from the cache."""
+    kept = {"q": q} if q else {}
+
+    def url(**cursor: str) -> str:
+        query = {**kept, **cursor}
+        return f"{request.path}?{urlencode(query)}" if query else request.path
+
+    previous = ""
+    if page.previous_cursor:
+        previous = url(before=page.previous_cursor)
+    elif page.has_previous:
+        previous = url()
+    return {"previous_url": previous, "next_url": url(after=page.next_cursor) if page.next_cursor else ""}
+
+
 def _safe_next(request: HttpRequest, fallback: str) -> str:
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
@@ -61,14 +78,17 @@ def _validation_messages(exc: ValidationError) -> list[str]:
 @require_GET
 def member_list(request: HttpRequest) -> HttpResponse:
     q = selectors.normalize_search(request.GET.get("q"))
-    page = selectors.member_list_page(church=request.church, q=q, page=selectors.parse_page(request.GET.get("page")))
+    page = selectors.member_list_page(
+        church=request.church, q=q, page=selectors.parse_page(request.GET.get("page")),
+        after=request.GET.get("after", ""), before=request.GET.get("before", ""),
+    )
     ctx = {
         "nav": "members",
         "q": q,
         "page": page,
         "statuses": Member.Status.choices,
         "return_to": request.get_full_path(),
-        **_page_links(request, page, q=q),
+        **_member_page_links(request, page, q=q),
     }
     return render(request, "members/member_list.html", ctx)
 

@@ -11,6 +11,8 @@ import tempfile
 import pytest
 
 _run_dir = tempfile.mkdtemp(prefix="flock-test-")
+# WhiteNoise warns on every request when STATIC_ROOT is missing; tests never collect static.
+os.makedirs(os.path.join(_run_dir, "staticfiles"), exist_ok=True)
 os.environ.setdefault("FLOCK_VAR_DIR", _run_dir)
 os.environ["CACHE_KEY_PREFIX"] = f"flocktest{os.getpid()}"
 os.environ.setdefault("CACHE_ASIDE", "on")

@@ -1,11 +1,26 @@
-"""The member list: search, pagination, empty states, the cached first page, bulk status."""
+"""The member list: search, pagination (keyset cursors, capped page jumps, bounded search
+totals), empty states, the cached first page, bulk status."""
 
 from __future__ import annotations
 
+from unittest import mock
+
+from django.core import signing
 from django.urls import reverse
 
+from cachemon import cache_aside, keys
+from members import selectors
 from members.models import Member
 from tests.base import FlockTestCase
+
+
+def make_twins(church, count: int) -> list[Member]:
+    """Members whose (last_name, first_name) repeat, so that page edges fall inside runs of
+    equal names and only the id tells the rows apart."""
+    return Member.objects.bulk_create([
+        Member(church=church, first_name=f"Sam{i % 2}", last_name=f"Twin{i % 3}", email=f"twin{i}@{church.slug}.test")
+        for i in range(count)
+    ])
 
 
 def make_members(church, count: int, *, prefix: str = "Person", start: int = 0) -> list[Member]:
@@ -74,7 +89,7 @@ class MemberListTestCase(FlockTestCase):
         first = self.client.get(self.url)
         self.assertEqual(len(first.context["page"].rows), 50)
         self.assertContains(first, "Page 1 of 3")
-        self.assertContains(first, "?page=2")
+        self.assertContains(first, "?after=")
         last = self.client.get(self.url, {"page": 3})
         self.assertEqual(len(last.context["page"].rows), 20)
         for raw, number in (("999", 3), ("abc", 1), ("-4", 1), ("0", 1), ("", 1), ("99999999999999999999", 3)):
@@ -89,7 +104,119 @@ class MemberListTestCase(FlockTestCase):
     def test_it_keeps_the_search_in_the_page_links(self):
         make_members(self.grace, 60)
         response = self.client.get(self.url, {"q": "person"})
-        self.assertContains(response, "?q=person&amp;page=2")
+        self.assertContains(response, "?q=person&amp;after=")
+        second = self.client.get(response.context["next_url"])
+        self.assertEqual(second.context["q"], "person")
+        self.assertContains(second, 'href="/members/?q=person" rel="prev"')
+
+    def _walk(self, url: str, key: str) -> tuple[list[int], list[int]]:
+        """Follow `key` ("next_url"/"previous_url") links from `url` to the end: the ids seen
+        and the page numbers shown."""
+        ids: list[int] = []
+        numbers: list[int] = []
+        while url:
+            response = self.client.get(url)
+            self.assertEqual(response.status_code, 200)
+            page_ids = self._ids_on_page(response)
+            ids.extend(page_ids if key == "next_url" else reversed(page_ids))
+            numbers.append(response.context["page"].number)
+            url = response.context[key]
+        return ids, numbers
+
+    def test_it_walks_every_member_exactly_once_in_order_with_next_and_previous(self):
+        make_twins(self.grace, 137)
+        make_twins(self.hope, 20)  # the same names in another church: never listed
+        expected = list(Member.objects.for_church(self.grace).order_by("last_name", "first_name", "id")
+                        .values_list("id", flat=True))
+        ids, numbers = self._walk(self.url, "next_url")
+        self.assertEqual(ids, expected)
+        self.assertEqual(numbers, [1, 2, 3])
+        last = self.client.get(self.url, {"page": 3})
+        self.assertEqual(last.context["next_url"], "")
+        back, numbers = self._walk(last.context["previous_url"], "previous_url")
+        self.assertEqual(back, list(reversed(expected[:100])))
+        self.assertEqual(numbers, [2, 1])
+
+    def test_it_walks_search_results_with_cursors_too(self):
+        make_twins(self.grace, 120)
+        make_members(self.grace, 30, prefix="Other")
+        expected = list(Member.objects.for_church(self.grace).filter(last_name__startswith="Twin")
+                        .order_by("last_name", "first_name", "id").values_list("id", flat=True))
+        ids, numbers = self._walk(f"{self.url}?q=twin", "next_url")
+        self.assertEqual(ids, expected)
+        self.assertEqual(numbers, [1, 2, 3])
+
+    def test_it_shows_the_first_page_for_a_tampered_garbled_or_foreign_cursor(self):
+        make_twins(self.grace, 120)
+        first_ids = self._ids_on_page(self.client.get(self.url))
+        token = self.client.get(self.url).context["next_url"].split("after=")[1]
+        forged = signing.dumps(["Twin2", "Sam1", 1, 2])  # signed, but not as a cursor of this church
+        hopes = selectors.member_cursor_encode(church=self.hope, row={"last_name": "Twin1", "first_name": "Sam0",
+                                                                     "id": 1}, number=2)
+        unsigned = token.split("%3A")[0]
+        for bad in (token[:-3] + "abc", "garbage", "", unsigned, forged, hopes, "%3A" * 400, "x" * 5000,
+                    signing.dumps("text", salt=f"members.member_list.cursor:{self.grace.id}")):
+            for key in ("after", "before"):
+                with self.subTest(cursor=bad[:20], key=key):
+                    response = self.client.get(f"{self.url}?{key}={bad}")
+                    self.assertEqual(response.status_code, 200)
+                    self.assertEqual(response.context["page"].number, 1)
+                    self.assertEqual(self._ids_on_page(response), first_ids)
+
+    def test_it_scopes_a_cursor_to_the_church_whatever_position_it_holds(self):
+        hope_members = make_members(self.hope, 5, prefix="Hopeful")
+        make_twins(self.grace, 60)
+        # A valid cursor of Grace holding the position of a Hope member: still only Grace's rows.
+        row = {"last_name": hope_members[0].last_name, "first_name": "Hopeful000", "id": hope_members[0].id}
+        for key in ("after", "before"):
+            token = selectors.member_cursor_encode(church=self.grace, row=row, number=2)
+            response = self.client.get(self.url, {key: token})
+            self.assertEqual(response.status_code, 200)
+            self.assertNotContains(response, "Hopeful")
+            self.assertTrue(set(self._ids_on_page(response)) <= set(
+                Member.objects.for_church(self.grace).values_list("id", flat=True)))
+        # And Hope's staff cannot use Grace's cursor to see anything of Grace.
+        grace_next = self.client.get(self.url).context["next_url"]
+        self.login(self.charlie)
+        response = self.client.get(grace_next)
+        self.assertNotContains(response, "Twin")
+        self.assertEqual(response.context["page"].number, 1)
+
+    def test_it_shows_the_first_page_when_the_rows_after_a_cursor_are_gone(self):
+        make_members(self.grace, 60)
+        next_url = self.client.get(self.url).context["next_url"]
+        with self.captureOnCommitCallbacks(execute=True):
+            Member.objects.for_church(self.grace).filter(first_name__gte="Person050").delete()
+        response = self.client.get(next_url)
+        self.assertEqual(response.context["page"].number, 1)
+        self.assertEqual(len(response.context["page"].rows), 50)
+
+    def test_it_caps_a_search_total_and_pages_past_it_with_next(self):
+        make_members(self.grace, 130)
+        with mock.patch.object(selectors, "SEARCH_COUNT_LIMIT", 100):
+            response = self.client.get(self.url, {"q": "person"})
+            self.assertContains(response, "(100+ matching)")
+            self.assertContains(response, "Page 1 of 2+")
+            ids, numbers = self._walk(f"{self.url}?q=person", "next_url")
+            jumped = self.client.get(self.url, {"q": "person", "page": 5})
+            self.assertEqual(jumped.context["page"].number, 2)
+            self.assertContains(jumped, "Page numbers go up to 2; use Next to go further, or narrow the search.")
+            self.assertTrue(jumped.context["next_url"])
+        self.assertEqual(len(ids), 130)
+        self.assertEqual(len(set(ids)), 130)
+        self.assertEqual(numbers, [1, 2, 3])
+        self.assertContains(self.client.get(self.url, {"q": "person"}), "(130 matching)")
+
+    def test_it_caps_typed_page_jumps_and_goes_further_with_next(self):
+        make_members(self.grace, 220)
+        with mock.patch.object(selectors, "MAX_PAGE_JUMP", 2):
+            response = self.client.get(self.url, {"page": 4})
+            self.assertEqual(response.context["page"].number, 2)
+            self.assertContains(response, "Page numbers go up to 2")
+            third = self.client.get(response.context["next_url"])
+        self.assertEqual(third.context["page"].number, 3)
+        self.assertEqual(self._ids_on_page(third), self._ids_on_page(self.client.get(self.url, {"page": 3})))
+        self.assertNotContains(self.client.get(self.url, {"page": 5}), "Page numbers go up to")
 
     def _assert_constant_queries(self, rows: int) -> None:
         make_members(self.grace, rows, start=1000 + rows)
@@ -99,10 +226,25 @@ class MemberListTestCase(FlockTestCase):
         with self.assertNumQueries(0):  # warm: the first page comes from the cache
             response = self.client.get(self.url)
         self.assertEqual(response.context["page"].total, Member.objects.for_church(self.grace).count())
-        with self.assertNumQueries(2):
+        with self.assertNumQueries(1):  # the total comes with the cached first page
             self.client.get(self.url, {"page": 2})
+        next_url = response.context["next_url"] or f"{self.url}?after=" + selectors.member_cursor_encode(
+            church=self.grace, row=response.context["page"].rows[0], number=2)
+        with self.assertNumQueries(1):  # a keyset page: one seek, whatever its depth
+            self.client.get(next_url)
+        with self.assertNumQueries(2):  # bounded count + rows
+            searched = self.client.get(self.url, {"q": "person"})
         with self.assertNumQueries(2):
-            self.client.get(self.url, {"q": "person"})
+            self.client.get(self.url, {"q": "person", "page": 2})
+        rows = searched.context["page"].rows
+        for key, row in (("after", rows[0]), ("before", rows[-1])):  # each finds rows past the cursor
+            token = selectors.member_cursor_encode(church=self.grace, row=row, number=2)
+            with self.assertNumQueries(2):
+                self.assertTrue(self.client.get(self.url, {"q": "person", key: token}).context["page"].rows)
+        with self.captureOnCommitCallbacks(execute=True):
+            cache_aside.invalidate(keys.MEMBERS, church_id=self.grace.id)
+        with self.assertNumQueries(3):  # cold: the first page (count + rows) is cached on the way
+            self.client.get(next_url)
 
     def test_it_runs_a_fixed_number_of_queries_for_3_members(self):
         self._assert_constant_queries(3)
