@@ -90,6 +90,7 @@ def login_lockout_remaining(*, username: str, ip: str) -> int:
     except Exception as exc:
         _cache_failed(exc, "check")
         return 0
+    breaker.record_success()  # this may have been the breaker's one trial request
     now = time.time()
     return max([math.ceil(until - now) for until in found.values() if until > now], default=0)
 

@@ -1,21 +1,11 @@
-"""Test-run setup: a private var/ directory and cache key prefix for each run.
+"""Test-run fixtures. The run's private var/ directory and cache key prefix are set earlier,
+in tests/runenv.py, before the settings are read.
 
-Runs in parallel (two developers, or the two passes of `make test`) must not see each
-other's cache entries, and clearing the cache between tests must never touch anything else
-in the Redis database (sessions of a running app, say): keys are removed by our prefix only.
+Clearing the cache between tests must never touch anything else in the Redis database
+(sessions of a running app, say): keys are removed by this run's prefix only.
 """
 
-import os
-import tempfile
-
 import pytest
-
-_run_dir = tempfile.mkdtemp(prefix="flock-test-")
-# WhiteNoise warns on every request when STATIC_ROOT is missing; tests never collect static.
-os.makedirs(os.path.join(_run_dir, "staticfiles"), exist_ok=True)
-os.environ.setdefault("FLOCK_VAR_DIR", _run_dir)
-os.environ["CACHE_KEY_PREFIX"] = f"flocktest{os.getpid()}"
-os.environ.setdefault("CACHE_ASIDE", "on")
 
 
 def pytest_collection_modifyitems(config, items):

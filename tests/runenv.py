@@ -9,5 +9,7 @@ import os
 import tempfile
 
 os.environ.setdefault("FLOCK_VAR_DIR", tempfile.mkdtemp(prefix="flock-test-"))
+# WhiteNoise warns on every request when STATIC_ROOT is missing; tests never collect static.
+os.makedirs(os.path.join(os.environ["FLOCK_VAR_DIR"], "staticfiles"), exist_ok=True)
 os.environ["CACHE_KEY_PREFIX"] = f"flocktest{os.getpid()}"
 os.environ.setdefault("CACHE_ASIDE", "on")
