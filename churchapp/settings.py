@@ -148,7 +148,7 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db.setdefault("OPTIONS", {})
     _db["OPTIONS"]["connect_timeout"] = envint("DB_CONNECT_TIMEOUT", "3")
     # JIT compilation cost ~1 s on the dashboard's aggregates at 100,000 members and never paid
-    # off for these short OLTP queries (measured; see docs/benchmarks.md).
+    # off for these short OLTP queries (measured on the dashboard of a 100,000-member church).
     _db["OPTIONS"]["options"] = "-c jit=" + ("on" if envbool("DB_JIT", "off") else "off")
     # DB_POOL=on: a psycopg pool per worker process instead (measured in docs/operations.md;
     # the connection budget is workers x DB_POOL_MAX_SIZE x app hosts <= max_connections).
