@@ -22,7 +22,8 @@ MEMBERS = "members"  # first page of a church's member list
 ROSTERS = "rosters"  # first page of a group's roster
 GROUPS = "groups"  # a church's group list with sizes
 USERS = "users"  # the logged-in user, so that a warm page needs no SQL
-NAMESPACES = (STATS, DASHBOARD, MEMBERS, ROSTERS, GROUPS, USERS)
+PROFILES = "profiles"  # a member's detail page: the member, their groups, recent attendance
+NAMESPACES = (STATS, DASHBOARD, MEMBERS, ROSTERS, GROUPS, PROFILES, USERS)
 
 
 def generation(namespace: str, scope: str) -> str:
@@ -62,9 +63,9 @@ def user_scope(user_id: int) -> str:
 
 
 # What each kind of write makes stale: the services pass these to `cache_aside.invalidate`.
-MEMBER_WRITE = (STATS, DASHBOARD, MEMBERS, ROSTERS)
-GROUP_WRITE = (STATS, DASHBOARD, GROUPS, ROSTERS)
-ATTENDANCE_WRITE = (STATS, DASHBOARD)
+MEMBER_WRITE = (STATS, DASHBOARD, MEMBERS, ROSTERS, PROFILES)
+GROUP_WRITE = (STATS, DASHBOARD, GROUPS, ROSTERS, PROFILES)
+ATTENDANCE_WRITE = (STATS, DASHBOARD, PROFILES)
 
 
 # Login throttling (members/login.py): failed attempts and lockouts per username and per

@@ -295,6 +295,29 @@ def member_list_page(*, church: Church, q: str = "", page: int = 1, after: str =
                         more_after=len(rows) > PER_PAGE, jump_capped=jump_capped)
 
 
+def member_profile(*, church: Church, member_id: int, attendance_limit: int) -> dict | None:
+    """Everything the member's page shows (the member, groups, recent attendance), or None when
+    the church has no such member. Cached per member in `keys.PROFILES`, which member, group,
+    membership and attendance writes invalidate."""
+    return cache_aside.cached(
+        keys.PROFILES, church_id=church.id, parts=(member_id, attendance_limit),
+        fetch=lambda: _member_profile_uncached(church, member_id, attendance_limit), ttl=keys.TTL_MEDIUM,
+    )
+
+
+def _member_profile_uncached(church: Church, member_id: int, attendance_limit: int) -> dict | None:
+    from attendance.selectors import member_attendance_history  # attendance imports members: import late
+
+    member = Member.objects.for_church(church).filter(pk=member_id).first()
+    if member is None:
+        return None
+    return {
+        "member": member,
+        "memberships": member_detail_groups(church=church, member=member),
+        "attendance": member_attendance_history(church=church, member=member, limit=attendance_limit),
+    }
+
+
 def member_detail_groups(*, church: Church, member: Member) -> list[Membership]:
     """The member's groups with their role (archived groups last)."""
     return list(
@@ -316,16 +339,23 @@ def member_export_rows(*, church: Church, chunk_size: int = 2000) -> Iterator[tu
 
 # --- Groups ----------------------------------------------------------------------------
 
-def _group_list_uncached(church: Church, archived: bool) -> dict:
-    groups = list(
-        Group.objects.for_church(church).filter(archived=archived)
-        .annotate(size=Count("memberships"))
-        .order_by("name", "id")
-        .values("id", "name", "kind", "description", "archived", "size")
+def _group_list_uncached(church: Church, archived: bool, page: int) -> dict:
+    groups_qs = Group.objects.for_church(church)
+    counts = groups_qs.order_by().aggregate(
+        n_archived=Count("id", filter=Q(archived=True)), n_active=Count("id", filter=Q(archived=False)),
     )
+    total, other = (
+        (counts["n_archived"], counts["n_active"]) if archived else (counts["n_active"], counts["n_archived"])
+    )
+    number, num_pages = _clamp(page, total, PER_PAGE)
+    groups = list(_slice(
+        groups_qs.filter(archived=archived).annotate(size=Count("memberships")).order_by("name", "id")
+        .values("id", "name", "kind", "description", "archived", "size"),
+        number,
+    ))
     leaders: dict[int, list[str]] = {}
     leader_rows = (
-        Membership.objects.filter(group__church=church, group__archived=archived, role=Membership.Role.LEADER)
+        Membership.objects.filter(group_id__in=[g["id"] for g in groups], role=Membership.Role.LEADER)
         .order_by("member__last_name", "member__first_name")
         .values_list("group_id", "member__first_name", "member__last_name")
     )
@@ -335,16 +365,19 @@ def _group_list_uncached(church: Church, archived: bool) -> dict:
     for group in groups:
         group["leaders"] = leaders.get(group["id"], [])
         group["kind_label"] = kinds.get(group["kind"], group["kind"])
-    other = Group.objects.for_church(church).filter(archived=not archived).count()
-    return {"groups": groups, "other_count": other}
+    return {"page": PageOf(rows=groups, total=total, number=number, num_pages=num_pages), "other_count": other}
 
 
-def group_list(*, church: Church, archived: bool = False) -> dict:
-    """The church's active (or archived) groups with size and leaders, and how many groups
-    the other tab has. Cached (namespace GROUPS) as plain data; three queries when cold."""
+def group_list(*, church: Church, archived: bool = False, page: int = 1) -> dict:
+    """One page of the church's active (or archived) groups with size and leaders, and how
+    many groups the other tab has. Three queries; the first page of each tab is cached
+    (namespace GROUPS) as plain data, deeper pages read the database."""
+    tab = "archived" if archived else "active"
+    if page > 1:
+        return _group_list_uncached(church, archived, page)
     return cache_aside.cached(
-        keys.GROUPS, church_id=church.id, parts=("list", "archived" if archived else "active"),
-        fetch=lambda: _group_list_uncached(church, archived), ttl=keys.TTL_MEDIUM,
+        keys.GROUPS, church_id=church.id, parts=("list", tab, "page1"),
+        fetch=lambda: _group_list_uncached(church, archived, 1), ttl=keys.TTL_MEDIUM,
     )
 
 

@@ -8,14 +8,13 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from attendance.selectors import member_attendance_history
 
 from . import selectors, services
 from .access import get_for_church, staff_view
@@ -134,14 +133,11 @@ def member_new(request: HttpRequest) -> HttpResponse:
 @staff_view
 @require_GET
 def member_detail(request: HttpRequest, member_id: int) -> HttpResponse:
-    member = get_for_church(Member.objects, request.church, pk=member_id)
-    ctx = {
-        "nav": "members",
-        "member": member,
-        "memberships": selectors.member_detail_groups(church=request.church, member=member),
-        "attendance": member_attendance_history(church=request.church, member=member, limit=ATTENDANCE_HISTORY_LIMIT),
-        "attendance_limit": ATTENDANCE_HISTORY_LIMIT,
-    }
+    profile = selectors.member_profile(church=request.church, member_id=member_id,
+                                       attendance_limit=ATTENDANCE_HISTORY_LIMIT)
+    if profile is None:
+        raise Http404("No such member in this church.")
+    ctx = {"nav": "members", **profile, "attendance_limit": ATTENDANCE_HISTORY_LIMIT}
     return render(request, "members/member_detail.html", ctx)
 
 
@@ -261,8 +257,12 @@ def member_export(request: HttpRequest) -> StreamingHttpResponse:
 @require_GET
 def group_list(request: HttpRequest) -> HttpResponse:
     archived = request.GET.get("archived") == "1"
-    data = selectors.group_list(church=request.church, archived=archived)
-    ctx = {"nav": "groups", "groups": data["groups"], "other_count": data["other_count"], "archived": archived}
+    data = selectors.group_list(church=request.church, archived=archived,
+                                page=selectors.parse_page(request.GET.get("page")))
+    ctx = {
+        "nav": "groups", "page": data["page"], "groups": data["page"].rows, "other_count": data["other_count"],
+        "archived": archived, **_page_links(request, data["page"], archived="1" if archived else ""),
+    }
     return render(request, "members/group_list.html", ctx)
 
 

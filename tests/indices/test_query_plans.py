@@ -5,10 +5,20 @@ Small data cannot reproduce the planner's choices at a million rows on its own: 
 rows a sequential scan really is cheapest. So the data is ANALYZEd and, inside the test's
 transaction only, `SET LOCAL enable_seqscan = off` makes sequential scans cost prohibitive
 (PostgreSQL still uses one when no index can serve the query, so a missing index shows up as a
-Seq Scan). For the directory pages `enable_bitmapscan = off` as well, so that the ORDER BY ... LIMIT
-query must show that it reads in index order rather than sorting a bitmap's rows. What this proves: the index the query
-needs exists and has the right shape. That the planner picks the same index at scale is shown by
-`scripts/bench_queries.py` on 1.1M members (docs/bench/queries.md).
+Seq Scan). For the queries whose point is reading in index order (the directory pages, ORDER BY
+... LIMIT), `enable_bitmapscan = off` and `enable_sort = off` as well: otherwise, on a few thousand
+rows, "any church-leading index, then a top-N sort" and "walk member_church_name_idx" cost within
+a hair of each other, and which one wins depended on what earlier tests left in the shared test
+database (index bloat from rolled-back rows, pg_class sizes; autovacuum is off), so the plan
+flipped between runs. With sorting priced out, PostgreSQL still sorts when no index yields the
+order (so a missing or wrongly ordered index shows up as a Sort node and the test fails). Likewise the
+dashboard's "people in groups" join is planned with nested loops only, so its memberships must be
+looked up per group through membership_unique_member_per_group (as at scale, where one church's
+groups are a sliver of the table) rather than hashed from a scan of every church's memberships.
+
+What this proves: the index each query needs exists and has the right shape (columns and order)
+for the query as the page sends it. That the planner picks the same index at scale without these
+settings is shown by `scripts/bench_queries.py` on 1.1M members (docs/bench/queries.md).
 """
 
 from __future__ import annotations
@@ -36,11 +46,26 @@ class QueryPlansTestCase(FlockTestCase):
         cls.church = Church.objects.exclude(slug__in=["grace", "hope"]).order_by("id").first()
 
     def setUp(self) -> None:
+        # Fresh statistics for exactly this data (ANALYZE reads every row at this size), whatever
+        # the tests before left behind; SET LOCAL ends with the test's transaction.
         with connection.cursor() as cursor:
             for table in ("members_member", "members_membership", "members_group", "attendance_attendance"):
                 cursor.execute(f"ANALYZE {table}")
             cursor.execute("SET LOCAL enable_seqscan = off")
         self.ctx = hot_queries.HotContext.for_church(self.church)
+
+    def planner_for(self, query: hot_queries.HotQuery) -> None:
+        """The per-query planner settings (see the module docstring), set for this transaction."""
+        # GIN (trigram) indices are only read through bitmap scans; for the others, bitmap scans
+        # off, so a few hundred rows cannot make "fetch all, then sort" look cheaper.
+        bitmap = any(i in hot_queries.TRIGRAM_INDEXES for i in query.intended)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL enable_bitmapscan = {'on' if bitmap else 'off'}")
+            cursor.execute(f"SET LOCAL enable_sort = {'off' if query.index_order else 'on'}")
+            # A per-row index lookup (see HotQuery.nested_loop): hashing or merging the whole
+            # (small, here) table would read it through any index at all, proving nothing.
+            for join in ("hashjoin", "mergejoin"):
+                cursor.execute(f"SET LOCAL enable_{join} = {'off' if query.nested_loop else 'on'}")
 
     def plans(self, query: hot_queries.HotQuery) -> list[hot_queries.Plan]:
         statements = hot_queries.capture_sql(query, self.ctx)
@@ -54,17 +79,13 @@ class QueryPlansTestCase(FlockTestCase):
 
     def test_it_uses_the_intended_index_for_each_hot_query(self):
         for query in hot_queries.HOT_QUERIES:
-            # GIN (trigram) indices are only read through bitmap scans; for the others, bitmap
-            # scans off too, so a few hundred rows cannot make "fetch all, then sort" look cheaper.
-            bitmap = any(i in hot_queries.TRIGRAM_INDEXES for i in query.intended)
-            with connection.cursor() as cursor:
-                cursor.execute(f"SET LOCAL enable_bitmapscan = {'on' if bitmap else 'off'}")
+            self.planner_for(query)
             with self.subTest(query=query.name):
-                used = [name for plan in self.plans(query) for name in plan.indexes]
+                plans = self.plans(query)
+                used = [name for plan in plans for name in plan.indexes]
                 self.assertTrue(
                     any(name == i or name.startswith(i + "_") for name in used for i in query.intended),
-                    f"{query.name} used {used}, not one of {query.intended}:\n"
-                    + "\n".join(p.text for p in self.plans(query)),
+                    f"{query.name} used {used}, not one of {query.intended}:\n" + "\n".join(p.text for p in plans),
                 )
 
     def test_it_never_seq_scans_members(self):
@@ -74,14 +95,32 @@ class QueryPlansTestCase(FlockTestCase):
                     self.assertFalse(set(plan.seq_scans) & set(query.no_seq_scan), f"{query.name}:\n{plan.text}")
 
     def test_it_reads_the_directory_in_index_order_without_sorting(self):
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL enable_bitmapscan = off")
-        for name in ("directory_page_1", "directory_page_deep"):
-            with self.subTest(query=name):
-                (plan,) = self.plans(hot_queries.hot_query(name))
-                self.assertIn(hot_queries.MEMBER_NAME_INDEX, plan.indexes)
+        # Sorting priced out: the plan can only avoid a Sort node when member_church_name_idx
+        # (church, last_name, first_name, id) yields the page's ORDER BY by itself.
+        ordered = [q for q in hot_queries.HOT_QUERIES if q.index_order]
+        self.assertEqual({q.name for q in ordered},
+                         {"directory_page_1", "directory_page_deep", "directory_page_keyset"})
+        for query in ordered:
+            self.planner_for(query)
+            with self.subTest(query=query.name):
+                (plan,) = self.plans(query)
+                self.assertIn(hot_queries.MEMBER_NAME_INDEX, plan.indexes, plan.text)
                 self.assertNotIn("Sort", plan.node_types, plan.text)
                 self.assertNotIn("Incremental Sort", plan.node_types, plan.text)
+
+    def test_it_seeks_the_keyset_page_from_the_cursor_inside_the_index(self):
+        # The keyset page's point: the row-value comparison is an Index Cond (the scan starts at
+        # the cursor's row) rather than a Filter applied to every row before it, as the
+        # `a > x OR (a = x AND ...)` form would be.
+        query = hot_queries.hot_query("directory_page_keyset")
+        self.planner_for(query)
+        (plan,) = self.plans(query)
+        index_conds = [line for line in plan.text.splitlines() if "Index Cond:" in line]
+        self.assertTrue(any("ROW(" in line and "church_id" in line for line in index_conds), plan.text)
+        self.assertNotIn("Filter:", plan.text)
+        # And it returns the deep page: the same rows as OFFSET, without the OFFSET.
+        self.assertEqual(hot_queries.directory_page_keyset(self.ctx),
+                         hot_queries.directory_page(self.ctx, self.ctx.deep_page))
 
     def test_it_serves_the_real_member_and_dashboard_selectors_without_a_members_seq_scan(self):
         # The pages' own selectors (not the hot-query copies): whatever SQL they send.

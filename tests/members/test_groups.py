@@ -57,11 +57,17 @@ class GroupsTestCase(FlockTestCase):
             [Membership(group=g, member=p) for g in groups for p in people[:count]]
             + [Membership(group=g, member=people[-1], role="leader") for g in groups]
         )
-        with self.assertNumQueries(3):  # groups with sizes, leaders, the other tab's count
+        with self.assertNumQueries(3):  # both tabs' counts, one page of groups with sizes, their leaders
             response = self.client.get(reverse("group_list"))
-        self.assertEqual(len(response.context["groups"]), count + 1)
+        self.assertEqual(len(response.context["groups"]), min(count + 1, 50))
+        self.assertEqual(response.context["page"].total, count + 1)
         with self.assertNumQueries(0):
             self.client.get(reverse("group_list"))
+        if count + 1 > 50:
+            with self.assertNumQueries(3):
+                second = self.client.get(reverse("group_list"), {"page": 2})
+            self.assertEqual(len(second.context["groups"]), count + 1 - 50)
+            self.assertContains(second, "Page 2 of 2")
 
     def test_it_lists_3_groups_in_a_fixed_number_of_queries(self):
         self._list_queries(3)

@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from attendance.models import Attendance
+from attendance.services import attendance_record
 from members.models import Group, Member, Membership
 from tests.base import FlockTestCase
 
@@ -100,6 +101,26 @@ class MemberPagesTestCase(FlockTestCase):
         ])
         with self.assertNumQueries(3):  # member, memberships with groups, attendance with groups
             self.client.get(f"/members/{self.naomi.pk}/")
+        with self.assertNumQueries(0):  # the profile is cached
+            response = self.client.get(f"/members/{self.naomi.pk}/")
+        self.assertContains(response, "G0")
+
+    def test_it_shows_a_fresh_profile_after_an_edit(self):
+        self.client.get(f"/members/{self.naomi.pk}/")  # warms the cached profile
+        with self.captureOnCommitCallbacks(execute=True):
+            response = self.client.post(reverse("member_edit", args=[self.naomi.pk]), {
+                "first_name": "Naomi", "last_name": "Renamed", "email": "naomi@grace.test", "phone": "",
+                "status": "member", "joined_on": "2024-01-01",
+            })
+        self.assertEqual(response.status_code, 302)
+        self.assertContains(self.client.get(f"/members/{self.naomi.pk}/"), "Renamed")
+
+    def test_it_shows_a_fresh_profile_after_attendance_is_recorded(self):
+        self.client.get(f"/members/{self.naomi.pk}/")
+        with self.captureOnCommitCallbacks(execute=True):
+            attendance_record(church=self.grace, date=datetime.date(2026, 1, 4), group=None,
+                              present_member_ids=[self.naomi.pk], shown_member_ids=[self.naomi.pk])
+        self.assertContains(self.client.get(f"/members/{self.naomi.pk}/"), "Sun 4 Jan 2026")
 
     def test_it_runs_a_fixed_number_of_queries_on_the_detail_page_3(self):
         self._detail_queries(3)
