@@ -173,7 +173,7 @@ REDIS_SOCKET_TIMEOUT = envfloat("REDIS_SOCKET_TIMEOUT", "0.25")
 CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "flock")
 
 
-def _redis_cache(prefix: str, ignore_exceptions: bool) -> dict:
+def _redis_cache(prefix: str) -> dict:
     return {
         "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": REDIS_URL,
@@ -182,7 +182,8 @@ def _redis_cache(prefix: str, ignore_exceptions: bool) -> dict:
             "CLIENT_CLASS": "django_redis.client.DefaultClient",
             "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
             "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
-            "IGNORE_EXCEPTIONS": ignore_exceptions,
+            # Errors reach the circuit breaker (cachemon), which decides what to skip.
+            "IGNORE_EXCEPTIONS": False,
             "CONNECTION_POOL_KWARGS": {"max_connections": 50, "health_check_interval": 30},
         },
     }
@@ -205,11 +206,11 @@ def _disk_cache(name: str, prefix: str) -> dict:
 if REDIS_URL:
     CACHES = {
         # The cache-aside helper handles errors itself (circuit breaker, counted errors).
-        "default": _redis_cache(CACHE_KEY_PREFIX, ignore_exceptions=False),
-        # Sessions fall back to the database when Redis is away (cached_db reads the DB on a miss).
-        "sessions": _redis_cache(f"{CACHE_KEY_PREFIX}-session", ignore_exceptions=True),
+        "default": _redis_cache(CACHE_KEY_PREFIX),
+        # Sessions fall back to the database when Redis is away: cachemon.sessions guards every
+        # call with the circuit breaker.
+        "sessions": _redis_cache(f"{CACHE_KEY_PREFIX}-session"),
     }
-    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 else:
     CACHES = {
         "default": _disk_cache("default", CACHE_KEY_PREFIX),
@@ -228,7 +229,7 @@ LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", "5")  # per username
 LOGIN_FAILURE_LIMIT_PER_IP = envint("LOGIN_FAILURE_LIMIT_PER_IP", "20")  # a shared office NAT
 LOGIN_FAILURE_WINDOW = envint("LOGIN_FAILURE_WINDOW", str(15 * 60))  # seconds; also the lockout
 
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_ENGINE = "cachemon.sessions"
 SESSION_CACHE_ALIAS = "sessions"
 SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", str(60 * 60 * 24 * 14))
 SESSION_COOKIE_HTTPONLY = True

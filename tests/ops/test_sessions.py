@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.sessions.backends.cached_db import SessionStore
+from cachemon.sessions import SessionStore
 from django.contrib.sessions.models import Session
 from django.core.cache import caches
 from django.test import override_settings
@@ -35,7 +35,7 @@ class SessionsTestCase(FlockTestCase):
     def test_it_keeps_sessions_in_the_sessions_cache_and_the_database(self):
         self.log_in()
         key = self.client.cookies[settings.SESSION_COOKIE_NAME].value
-        self.assertEqual(settings.SESSION_ENGINE, "django.contrib.sessions.backends.cached_db")
+        self.assertEqual(settings.SESSION_ENGINE, "cachemon.sessions")  # cached_db behind the breaker
         self.assertIsNotNone(caches["sessions"].get(SessionStore(session_key=key).cache_key))
         self.assertTrue(Session.objects.filter(session_key=key).exists())
 
