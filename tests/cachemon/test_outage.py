@@ -64,9 +64,12 @@ class OutageTestCase(FlockTestCase):
                 self.assertEqual(breaker.state, OPEN)
                 time.sleep(0.1)
                 self.assertEqual(breaker.state, HALF_OPEN)
-                # Half-open: the first request is the trial, the next ones keep skipping.
-                for _ in range(5):
-                    self.lookup(fetch)
+                # Half-open: the first request is the trial, the next ones keep skipping. (The
+                # failed trial reopens for a long cooldown, so a slow machine cannot reach a
+                # second trial within these five lookups.)
+                with override_settings(CACHE_BREAKER_COOLDOWN=60):
+                    for _ in range(5):
+                        self.lookup(fetch)
 
         self.assertEqual(fetch.calls, 6)
         self.assertEqual(len(proxy.calls), 2)  # the first request and the one trial
