@@ -292,7 +292,7 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
              search_count, (*TRIGRAM_INDEXES, MEMBER_STATUS_INDEX, MEMBER_NAME_INDEX),
              notes="PostgreSQL: BitmapOr of the three trigram indices, then the church; SQLite: every "
                    "member of the church is tested"),
-    HotQuery("group_roster", "Group roster, leaders first, by name", "/groups/<id>/ (group_roster_page)",
+    HotQuery("group_roster", "Group roster, leaders first, by name", "/groups/<id>/ (group_with_roster_page)",
              group_roster, (MEMBERSHIP_GROUP_INDEX,),
              no_seq_scan=("members_member", "members_membership"), needs_group=True,
              notes="memberships of one group, then their members by primary key"),

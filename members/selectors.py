@@ -396,16 +396,29 @@ def _roster_page_uncached(group: Group, page: int) -> dict:
     return {"rows": rows, "total": total, "number": page, "num_pages": num_pages}
 
 
-def group_roster_page(*, church: Church, group: Group, page: int = 1) -> PageOf:
-    """One page of a group's roster, leaders first. The first page is cached (ROSTERS)."""
+def group_with_roster_page(*, church: Church, group_id: int, page: int = 1) -> tuple[Group, PageOf] | None:
+    """The church's group and one page of its roster (leaders first), or None when the church
+    has no such group. The group with its first page is cached (ROSTERS; group, membership
+    and member writes invalidate it), so a warm group page runs no SQL."""
     if page == 1:
         data = cache_aside.cached(
-            keys.ROSTERS, church_id=church.id, parts=(group.id, "page1"),
-            fetch=lambda: _roster_page_uncached(group, 1), ttl=keys.TTL_MEDIUM,
+            keys.ROSTERS, church_id=church.id, parts=(group_id, "page1"),
+            fetch=lambda: _group_with_roster_uncached(church, group_id, 1), ttl=keys.TTL_MEDIUM,
         )
     else:
-        data = _roster_page_uncached(group, page)
-    return PageOf(rows=data["rows"], total=data["total"], number=data["number"], num_pages=data["num_pages"])
+        data = _group_with_roster_uncached(church, group_id, page)
+    if data is None:
+        return None
+    roster = data["roster"]
+    return data["group"], PageOf(rows=roster["rows"], total=roster["total"], number=roster["number"],
+                                 num_pages=roster["num_pages"])
+
+
+def _group_with_roster_uncached(church: Church, group_id: int, page: int) -> dict | None:
+    group = Group.objects.for_church(church).filter(pk=group_id).first()
+    if group is None:
+        return None
+    return {"group": group, "roster": _roster_page_uncached(group, page)}
 
 
 def group_add_candidates(*, church: Church, group: Group, q: str, limit: int = 20) -> list[dict]:

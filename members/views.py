@@ -300,10 +300,12 @@ def group_edit(request: HttpRequest, group_id: int) -> HttpResponse:
 @staff_view
 @require_GET
 def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
-    group = get_for_church(Group.objects, request.church, pk=group_id)
-    roster = selectors.group_roster_page(
-        church=request.church, group=group, page=selectors.parse_page(request.GET.get("page")),
+    found = selectors.group_with_roster_page(
+        church=request.church, group_id=group_id, page=selectors.parse_page(request.GET.get("page")),
     )
+    if found is None:
+        raise Http404("No such group in this church.")
+    group, roster = found
     find = selectors.normalize_search(request.GET.get("find"))
     ctx = {
         "nav": "groups",

@@ -127,13 +127,13 @@ class QueryPlansTestCase(FlockTestCase):
         from django.test.utils import CaptureQueriesContext
 
         from analytics.selectors import dashboard_summary
-        from members.selectors import group_roster_page, member_list_page
+        from members.selectors import group_with_roster_page, member_list_page
 
         with CaptureQueriesContext(connection) as captured:
             member_list_page(church=self.church, page=1)
             member_list_page(church=self.church, page=self.ctx.deep_page)
             member_list_page(church=self.church, q=self.ctx.search)
-            group_roster_page(church=self.church, group=self.ctx.group)
+            group_with_roster_page(church=self.church, group_id=self.ctx.group.id)
             dashboard_summary(church=self.church)
         statements = [q["sql"] for q in captured.captured_queries if q["sql"].lstrip().upper().startswith("SELECT")]
         self.assertGreaterEqual(len(statements), 6)
