@@ -279,6 +279,14 @@ def member_list_page(*, church: Church, q: str = "", page: int = 1, after: str =
         data = _member_first_page(church)
         return _member_page(church, rows=data["rows"], total=data["total"], capped=False, number=1,
                             more_after=data["more"])
+    if q and page == 1:
+        rows = _member_rows(_member_qs(church, q).order_by(*MEMBER_ORDER)[:PER_PAGE + 1])
+        if len(rows) <= PER_PAGE:
+            # Most searches look for someone: one page holds every match, so the rows are
+            # the count and the search costs one query.
+            return _member_page(church, rows=rows, total=len(rows), capped=False, number=1, more_after=False)
+        total, capped = _member_total(church, q)
+        return _member_page(church, rows=rows[:PER_PAGE], total=total, capped=capped, number=1, more_after=True)
     total, capped = _member_total(church, q)
     num_pages = max(1, math.ceil(total / PER_PAGE))
     number = min(page, num_pages, MAX_PAGE_JUMP)

@@ -243,8 +243,8 @@ def markdown(r: dict) -> str:
     weights = ", ".join(f"{k} {w}%" for k, w in r["http"]["mix_weights"].items())
     tg = r["http"]["targets"]
     add(f"- The staff mix: {on['mix']['requests']:,} requests drawn with a fixed seed from {weights}, over "
-        f"{on['mix']['clients']} keep-alive connections with the same session. Member details pick from the "
-        f"{len(tg['member_ids'])} members linked from list pages 1–2, rosters from {len(tg['group_ids'])} "
+        f"{on['mix']['clients']} keep-alive connections with the same session. Member details pick from "
+        f"{len(tg['member_ids'])} members spread over the church, rosters from {len(tg['group_ids'])} "
         f"groups, searches from {len(tg['terms'])} name prefixes ({', '.join(tg['terms'])}). "
         "Each side starts from an **empty data cache** (the bench's keys deleted by prefix; "
         "the session kept), so first visits are misses and count.")

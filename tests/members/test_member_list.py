@@ -232,7 +232,9 @@ class MemberListTestCase(FlockTestCase):
             church=self.grace, row=response.context["page"].rows[0], number=2)
         with self.assertNumQueries(1):  # a keyset page: one seek, whatever its depth
             self.client.get(next_url)
-        with self.assertNumQueries(2):  # bounded count + rows
+        matches = Member.objects.for_church(self.grace).filter(first_name__icontains="person").count()
+        # One page of rows; a bounded count only when the matches fill more than one page.
+        with self.assertNumQueries(1 if matches <= 50 else 2):
             searched = self.client.get(self.url, {"q": "person"})
         with self.assertNumQueries(2):
             self.client.get(self.url, {"q": "person", "page": 2})
