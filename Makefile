@@ -8,7 +8,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/flock
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 
-.PHONY: run test test-embedded test-services deploy bench loadtest seed clean
+.PHONY: run test test-embedded test-services deploy bench bench-queries loadtest
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,3 +62,9 @@ bench: $(VENV)/.dev
 ## make loadtest: Locust, headless, 20 staff users for 60 s against a Gunicorn on 127.0.0.1; writes docs/loadtest.md.
 loadtest: $(VENV)/.dev
 	BENCH_DATABASE_URL="$(BENCH_DATABASE_URL)" BENCH_REDIS_URL="$(BENCH_REDIS_URL)" $(PY) scripts/bench/loadtest.py
+
+BENCH_QUERIES_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/flock_bench
+## make bench-queries: each hot query before/after the critical indices at a million members
+## (1.1M members in 201 churches; seeds them the first time, ~10 min); writes docs/bench/queries-1m.md.
+bench-queries: $(VENV)/.dev
+	DATABASE_URL="$(BENCH_QUERIES_DATABASE_URL)" CACHE_ASIDE=off $(PY) scripts/bench_queries.py --seed --report queries-1m

@@ -192,7 +192,7 @@ def pagination(ctx: hot_queries.HotContext, runs: int) -> dict:
     return out
 
 
-def write_report(data: dict) -> None:
+def write_report(data: dict, *, name: str = "queries") -> None:
     before, after = data["before"], data["after"]
     lines = [
         "## Hot queries before and after the critical indices",
@@ -234,9 +234,9 @@ def write_report(data: dict) -> None:
                   + ", ".join(f"{k}: {v}s" for k, v in data["seed"].items()) + "."]
     out_dir = ROOT / "docs" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "queries.md").write_text("\n".join(lines) + "\n")
-    (out_dir / "queries.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
-    log(f"wrote {out_dir / 'queries.md'} and {out_dir / 'queries.json'}")
+    (out_dir / f"{name}.md").write_text("\n".join(lines) + "\n")
+    (out_dir / f"{name}.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+    log(f"wrote {out_dir / (name + '.md')} and {out_dir / (name + '.json')}")
 
 
 def main() -> int:
@@ -245,6 +245,8 @@ def main() -> int:
     parser.add_argument("--seed-value", type=int, default=100, help="random seed for seed_demo")
     parser.add_argument("--church", help="church slug (default: the church with the most members)")
     parser.add_argument("--runs", type=int, default=7, help="timed runs per query (median reported)")
+    parser.add_argument("--report", default="queries",
+                        help="report name: docs/bench/<name>.md and .json (default: queries)")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         print("bench_queries needs PostgreSQL: set DATABASE_URL=postgres://...", file=sys.stderr)
@@ -301,8 +303,8 @@ def main() -> int:
         "pagination": paging,
         "seed": seed_timings,
     }
-    write_report(data)
-    print((ROOT / "docs" / "bench" / "queries.md").read_text())
+    write_report(data, name=args.report)
+    print((ROOT / "docs" / "bench" / f"{args.report}.md").read_text())
     return 0
 
 
