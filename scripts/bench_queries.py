@@ -13,7 +13,7 @@ With `--seed` an empty (or small) database is first seeded with one 100,000-memb
    EXPLAIN ANALYZE for the database's own figure and the index it used);
 3. migrate forward again, ANALYZE, time again; also OFFSET pagination at pages 1/100/1,000 against
    keyset pagination and a bounded count, the figures behind the deep-page recommendation;
-4. write docs/bench/queries.md (markdown) and docs/bench/queries.json.
+4. write docs/bench/queries.md (markdown) and docs/bench/queries.json (`--report NAME`: NAME.md/.json).
 
 The indices are always restored at the end, even when a step fails.
 """
@@ -192,7 +192,7 @@ def pagination(ctx: hot_queries.HotContext, runs: int) -> dict:
     return out
 
 
-def write_report(data: dict, *, name: str = "queries") -> None:
+def write_report(data: dict, *, report: str = "queries") -> None:
     before, after = data["before"], data["after"]
     lines = [
         "## Hot queries before and after the critical indices",
@@ -234,9 +234,9 @@ def write_report(data: dict, *, name: str = "queries") -> None:
                   + ", ".join(f"{k}: {v}s" for k, v in data["seed"].items()) + "."]
     out_dir = ROOT / "docs" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{name}.md").write_text("\n".join(lines) + "\n")
-    (out_dir / f"{name}.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
-    log(f"wrote {out_dir / (name + '.md')} and {out_dir / (name + '.json')}")
+    (out_dir / f"{report}.md").write_text("\n".join(lines) + "\n")
+    (out_dir / f"{report}.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+    log(f"wrote {out_dir / (report + '.md')} and {out_dir / (report + '.json')}")
 
 
 def main() -> int:
@@ -303,7 +303,7 @@ def main() -> int:
         "pagination": paging,
         "seed": seed_timings,
     }
-    write_report(data, name=args.report)
+    write_report(data, report=args.report)
     print((ROOT / "docs" / "bench" / f"{args.report}.md").read_text())
     return 0
 
