@@ -21,6 +21,20 @@ def cache_counters_reset() -> None:
     counters.reset()
 
 
+def window_count(*, key: str, window: int) -> int:
+    """Add one to the counter at `key`, which lives `window` seconds from its first count, and
+    return it. add + incr are atomic in Redis and in the embedded cache, so concurrent requests
+    on every worker all count. Cache errors propagate: the caller decides whether to fail open.
+    """
+    cache = caches[ALIAS]
+    cache.add(key, 0, timeout=window)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr: this count starts a new window
+        cache.set(key, 1, timeout=window)
+        return 1
+
+
 def rate_limit_hit(*, scope: str, user_id: int, limit: int, window: int = 60) -> int | None:
     """Count one request of `user_id` to `scope`; the seconds to wait when over `limit`, else None.
 
@@ -32,13 +46,8 @@ def rate_limit_hit(*, scope: str, user_id: int, limit: int, window: int = 60) ->
     window_start = now - now % window
     if breaker.is_open:
         return None
-    cache = caches[ALIAS]
-    key = keys.rate_limit(scope, user_id, window_start)
     try:
-        cache.add(key, 0, timeout=window + 5)
-        used = cache.incr(key)
-    except ValueError:
-        return None  # the window's key expired between add and incr: a new window began
+        used = window_count(key=keys.rate_limit(scope, user_id, window_start), window=window + 5)
     except Exception as exc:
         breaker.record_failure(exc)
         return None

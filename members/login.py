@@ -30,6 +30,7 @@ from prometheus_client import Counter
 
 from cachemon import keys
 from cachemon.cache_aside import breaker
+from cachemon.services import window_count
 
 log = logging.getLogger("members.login")
 
@@ -105,13 +106,7 @@ def login_failure_record(*, username: str, ip: str) -> None:
     try:
         for kind, value, limit in _subjects(username=username, ip=ip):
             key = keys.login_failures(kind, value)
-            # add + incr are atomic in Redis and in the embedded cache: concurrent guesses all count.
-            cache.add(key, 0, timeout=window)
-            try:
-                failures = cache.incr(key)
-            except ValueError:  # expired between add and incr: this failure starts a new window
-                cache.set(key, 1, timeout=window)
-                failures = 1
+            failures = window_count(key=key, window=window)  # concurrent guesses all count
             if failures >= limit:
                 cache.set(keys.login_lockout(kind, value), time.time() + window, timeout=window)
                 cache.delete(key)
