@@ -14,63 +14,9 @@ built before the old one goes, so no query is ever left without an index. Revers
 import django.db.models.deletion
 from django.db import migrations, models
 
+from members.migration_operations import AddIndexConcurrentlyOnPostgres, DropForeignKeyIndex
+
 INDEX = models.Index(fields=["church", "date", "group"], name="attendance_church_date_group")
-
-
-def _concurrently(schema_editor) -> str:
-    return "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
-
-
-class AddIndexConcurrentlyOnPostgres(migrations.AddIndex):
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        model = to_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            extra = {"concurrently": True} if schema_editor.connection.vendor == "postgresql" else {}
-            schema_editor.add_index(model, self.index, **extra)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        model = from_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            extra = {"concurrently": True} if schema_editor.connection.vendor == "postgresql" else {}
-            schema_editor.remove_index(model, self.index, **extra)
-
-
-class DropChurchIndex(migrations.operations.base.Operation):
-    """Database side of `db_index=False` on Attendance.church, without a table rebuild."""
-
-    reversible = True
-    reduces_to_sql = True
-
-    def state_forwards(self, app_label, state):
-        pass  # the AlterField next to it changes the state
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        model = from_state.apps.get_model(app_label, "attendance")
-        if not self.allow_migrate_model(schema_editor.connection.alias, model):
-            return
-        table = model._meta.db_table
-        with schema_editor.connection.cursor() as cursor:
-            constraints = schema_editor.connection.introspection.get_constraints(cursor, table)
-        for name, info in constraints.items():
-            if info["index"] and not info["unique"] and not info["primary_key"] and info["columns"] == ["church_id"]:
-                schema_editor.execute(f"DROP INDEX {_concurrently(schema_editor)}IF EXISTS {schema_editor.quote_name(name)}")
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        model = to_state.apps.get_model(app_label, "attendance")
-        if not self.allow_migrate_model(schema_editor.connection.alias, model):
-            return
-        table = model._meta.db_table
-        name = schema_editor._create_index_name(table, ["church_id"], suffix="")
-        schema_editor.execute(
-            f"CREATE INDEX {_concurrently(schema_editor)}IF NOT EXISTS {schema_editor.quote_name(name)} "
-            f"ON {schema_editor.quote_name(table)} ({schema_editor.quote_name('church_id')})"
-        )
-
-    def describe(self):
-        return "Drop the redundant index of foreign key attendance.church"
-
-    def deconstruct(self):
-        return (self.__class__.__qualname__, [], {})
 
 
 class Migration(migrations.Migration):
@@ -91,6 +37,6 @@ class Migration(migrations.Migration):
                                             related_name="attendance", to="members.church"),
                 ),
             ],
-            database_operations=[DropChurchIndex()],
+            database_operations=[DropForeignKeyIndex("attendance", "church")],
         ),
     ]

@@ -26,107 +26,16 @@ plain CREATE/DROP INDEX. Reversible: migrating back drops the new indices and re
 """
 
 import django.db.models.deletion
-from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations, models
 
+from members.migration_operations import (
+    AddIndexConcurrentlyOnPostgres,
+    DropForeignKeyIndex,
+    RunSQLOnPostgres,
+    TrigramExtensionOnPostgres,
+)
+
 TRIGRAM_COLUMNS = ("first_name", "last_name", "email")
-
-class AddIndexConcurrentlyOnPostgres(migrations.AddIndex):
-    """AddIndex that builds the index CONCURRENTLY on PostgreSQL and plainly elsewhere."""
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        model = to_state.apps.get_model(app_label, self.model_name)
-        if not self.allow_migrate_model(schema_editor.connection.alias, model):
-            return
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.add_index(model, self.index, concurrently=True)
-        else:
-            schema_editor.add_index(model, self.index)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        model = from_state.apps.get_model(app_label, self.model_name)
-        if not self.allow_migrate_model(schema_editor.connection.alias, model):
-            return
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.remove_index(model, self.index, concurrently=True)
-        else:
-            schema_editor.remove_index(model, self.index)
-
-
-class DropForeignKeyIndex(migrations.operations.base.Operation):
-    """Database side of `db_index=False` on a foreign key: drop its single-column index
-    (concurrently on PostgreSQL) without rebuilding the table (which SQLite's AlterField would do).
-    Backwards it recreates the index under Django's own name."""
-
-    reversible = True
-    reduces_to_sql = True
-
-    def __init__(self, model_name: str, field_name: str) -> None:
-        self.model_name = model_name
-        self.field_name = field_name
-
-    def state_forwards(self, app_label, state):
-        pass  # the state change is the AlterField next to it
-
-    def _target(self, app_label, schema_editor, state):
-        model = state.apps.get_model(app_label, self.model_name)
-        field = model._meta.get_field(self.field_name)
-        return model, field.column
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        model, column = self._target(app_label, schema_editor, from_state)
-        if not self.allow_migrate_model(schema_editor.connection.alias, model):
-            return
-        table = model._meta.db_table
-        with schema_editor.connection.cursor() as cursor:
-            constraints = schema_editor.connection.introspection.get_constraints(cursor, table)
-        names = [
-            name for name, info in constraints.items()
-            if info["index"] and not info["unique"] and not info["primary_key"] and info["columns"] == [column]
-        ]
-        concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
-        for name in names:
-            schema_editor.execute(f"DROP INDEX {concurrently}IF EXISTS {schema_editor.quote_name(name)}")
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        model, column = self._target(app_label, schema_editor, to_state)
-        if not self.allow_migrate_model(schema_editor.connection.alias, model):
-            return
-        table = model._meta.db_table
-        name = schema_editor._create_index_name(table, [column], suffix="")
-        concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
-        schema_editor.execute(
-            f"CREATE INDEX {concurrently}IF NOT EXISTS {schema_editor.quote_name(name)} "
-            f"ON {schema_editor.quote_name(table)} ({schema_editor.quote_name(column)})"
-        )
-
-    def describe(self):
-        return f"Drop the redundant index of foreign key {self.model_name}.{self.field_name}"
-
-    def deconstruct(self):
-        return (self.__class__.__qualname__, [], {"model_name": self.model_name, "field_name": self.field_name})
-
-
-class RunSQLOnPostgres(migrations.RunSQL):
-    """RunSQL that only runs on PostgreSQL (a no-op on SQLite, both ways)."""
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
-
-
-class TrigramExtensionOnPostgres(TrigramExtension):
-    """`CREATE EXTENSION pg_trgm` on PostgreSQL; Django's own operation skips other databases going
-    forwards but not backwards (it would query pg_extension on SQLite)."""
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
-
 
 class Migration(migrations.Migration):
     atomic = False  # CREATE/DROP INDEX CONCURRENTLY cannot run inside a transaction
