@@ -21,12 +21,14 @@ import os
 import random
 import re
 import threading
-from html.parser import HTMLParser
+import sys
 from pathlib import Path
 
 from locust import HttpUser, between, task
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts" / "bench"))
+from common import form_fields  # noqa: E402  (the bench's form reader: one parser for both)
 # Name prefixes staff type into the search box (the demo data's common names).
 SEARCH_TERMS = ("smit", "john", "garc", "mart", "will", "brow", "nguy", "lee", "pate", "davi", "mari",
                 "jame", "sara", "lopez", "kim", "chen", "okaf", "wang", "+1212", "example.org")
@@ -51,66 +53,6 @@ _next_account = itertools.cycle(ACCOUNTS)
 _account_lock = threading.Lock()
 
 
-class _PostForm(HTMLParser):
-    """Fields of the POST form that contains `having` (inputs, selected options, textareas)."""
-
-    def __init__(self, having: str) -> None:
-        super().__init__()
-        self.having = having
-        self.forms: list[dict[str, str]] = []
-        self._cur: dict[str, str] | None = None
-        self._select: str | None = None
-        self._textarea: str | None = None
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "form":
-            if (a.get("method") or "").lower() == "post":
-                self._cur = {}
-                self.forms.append(self._cur)
-            return
-        if self._cur is None:
-            return
-        name = a.get("name")
-        if tag == "input" and name:
-            kind = (a.get("type") or "text").lower()
-            if kind in ("checkbox", "radio"):
-                if "checked" in a:
-                    self._cur[name] = a.get("value") or "on"
-            elif kind not in ("submit", "button", "file", "image", "reset"):
-                self._cur[name] = a.get("value") or ""
-        elif tag == "select" and name:
-            self._select = name
-        elif tag == "option" and self._select:
-            # The selected option, else the first one (what a browser submits).
-            if self._select not in self._cur or "selected" in a:
-                self._cur[self._select] = a.get("value") or ""
-        elif tag == "textarea" and name:
-            self._textarea = name
-            self._cur[name] = ""
-
-    def handle_data(self, data):
-        if self._textarea and self._cur is not None:
-            self._cur[self._textarea] += data
-
-    def handle_endtag(self, tag):
-        if tag == "select":
-            self._select = None
-        elif tag == "textarea":
-            self._textarea = None
-        elif tag == "form":
-            self._cur = None
-
-    def result(self) -> dict[str, str] | None:
-        return next((f for f in self.forms if self.having in f), None)
-
-
-def post_form(html: str, having: str) -> dict[str, str] | None:
-    parser = _PostForm(having)
-    parser.feed(html)
-    return parser.result()
-
-
 class StaffUser(HttpUser):
     """A church staff member: mostly reading, sometimes editing a person's details."""
 
@@ -120,7 +62,7 @@ class StaffUser(HttpUser):
         with _account_lock:
             self.username, password = next(_next_account)
         page = self.client.get("/accounts/login/", name="login form")
-        fields = post_form(page.text, "username") or {}
+        fields = form_fields(page.text, having="username")
         fields.update(username=self.username, password=password)
         with self.client.post("/accounts/login/", data=fields, name="login", catch_response=True) as resp:
             if not resp.url.rstrip("/").endswith("/dashboard"):
@@ -184,8 +126,8 @@ class StaffUser(HttpUser):
         if not member_id:
             return
         url = f"/members/{member_id}/edit/"
-        form = post_form(self.client.get(url, name="/members/[id]/edit/ (form)").text, "first_name")
-        if form is None:
+        form = form_fields(self.client.get(url, name="/members/[id]/edit/ (form)").text, having="first_name")
+        if not form:
             return
         form["phone"] = f"+1{random.choice(AREA_CODES)}{random.randint(2_000_000, 9_999_999)}"
         with self.client.post(url, data=form, name="/members/[id]/edit/ (save)", catch_response=True) as resp:
