@@ -4,9 +4,10 @@ Both are cache-aside reads (`keys.STATS` for the figures, `keys.DASHBOARD` for t
 member, group and attendance services invalidate both on every write, so the 5-minute TTL
 only bounds how old the "as of" clock may look, never how stale a figure is after a write.
 
-Cold cost is a constant four aggregate queries whatever the size of the church: one over
-members (conditional counts), one over joins per month, one over current groups and their
-memberships, one over attendance per day. No per-row or per-month queries.
+Cold cost is four small queries whatever the size of the church: the church's member tallies
+(counts by status, join month and "in a group", members/tallies.py), new members in 30 days
+(an index range), its current groups with their sizes, and its attendance days for 12 weeks
+(attendance/tallies.py). None of them reads every member, membership or attendance record.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from django.db.models import Count, Q
-from django.db.models.functions import TruncMonth
+from django.db.models import Count, Sum
+from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from attendance.models import Attendance
+from attendance import tallies as attendance_tallies
 from cachemon import cache_aside, keys
+from members import tallies as member_tallies
 from members.models import Church, Group, Member
 
 from . import charts
@@ -132,42 +134,30 @@ def _compute_summary(church: Church) -> dict[str, Any]:
     week_start = today - datetime.timedelta(days=today.weekday())  # Monday of this week
     weeks_start = week_start - datetime.timedelta(weeks=ATTENDANCE_WEEKS - 1)
 
-    members = Member.objects.for_church(church)
-    figures = members.order_by().aggregate(
-        total=Count("id"),
-        active=Count("id", filter=Q(status__in=ACTIVE_STATUSES)),
-        new_30d=Count("id", filter=Q(joined_on__gte=new_since, joined_on__lte=today)),
-        before_growth=Count("id", filter=Q(joined_on__lt=growth_start)),
-        **{f"status_{s}": Count("id", filter=Q(status=s)) for s in Member.Status.values},
-    )
+    # Sums over the church's MemberTally rows (a few hundred, whatever its size), kept exact by
+    # every member, group and membership write: members.tallies.
+    figures = {"total": 0, "active": 0, "before_growth": 0, "in_groups": 0,
+               **{f"status_{s}": 0 for s in Member.Status.values}}
+    joins: dict[datetime.date, int] = {}
+    for status, month, in_group, n in member_tallies.member_buckets(church.id):
+        figures["total"] += n
+        figures[f"status_{status}"] += n
+        figures["active"] += n if status in ACTIVE_STATUSES else 0
+        figures["in_groups"] += n if in_group and status != Member.Status.INACTIVE else 0
+        if month < growth_start:
+            figures["before_growth"] += n
+        elif month <= today:
+            joins[month] = joins.get(month, 0) + n
+    # By the day, not the month: a range on member_church_joined_idx (index-only, ~2 ms at 100k).
+    new_30d = Member.objects.for_church(church).filter(joined_on__gte=new_since, joined_on__lte=today).count()
 
-    joins = dict(
-        members.filter(joined_on__gte=growth_start, joined_on__lte=today).order_by()
-        .annotate(month=TruncMonth("joined_on")).values("month")
-        .annotate(n=Count("id")).values_list("month", "n")
-    )
-
-    # "In no group" is (not inactive) minus (not inactive and in a current group), counted here
-    # from the membership side: a per-member NOT EXISTS inside the member aggregate runs as a
-    # subplan per row (seconds at 100,000 members on PostgreSQL), this join does not.
     groups = Group.objects.for_church(church).filter(archived=False).order_by().aggregate(
-        total=Count("id", distinct=True),
-        membership_rows=Count("memberships"),
-        people_in_groups=Count(
-            "memberships__member", distinct=True,
-            filter=~Q(memberships__member__status=Member.Status.INACTIVE),
-        ),
+        total=Count("id"), membership_rows=Coalesce(Sum("member_count"), 0),
     )
-
-    per_day = (
-        Attendance.objects.for_church(church).filter(date__gte=weeks_start, date__lte=today).order_by()
-        .values("date")
-        .annotate(service=Count("id", filter=Q(group__isnull=True)), groups=Count("id", filter=Q(group__isnull=False)))
-        .values_list("date", "service", "groups")
-    )
+    per_day = attendance_tallies.per_day(church.id, weeks_start, today)
 
     growth = _growth_rows(growth_start, today, figures["before_growth"], joins)
-    weeks, attendance_4w = _week_rows(weeks_start, attendance_since, list(per_day))
+    weeks, attendance_4w = _week_rows(weeks_start, attendance_since, per_day)
 
     status_counts = [
         {"status": status.value, "label": status.label, "count": figures[f"status_{status}"], "colour": colour}
@@ -177,13 +167,11 @@ def _compute_summary(church: Church) -> dict[str, Any]:
     return {
         "members_total": figures["total"],
         "members_active": figures["active"],
-        "members_new_30d": figures["new_30d"],
+        "members_new_30d": new_30d,
         "groups_total": groups_total,
         "visitors": figures[f"status_{Member.Status.VISITOR}"],
         "avg_group_size": round(groups["membership_rows"] / groups_total, 1) if groups_total else 0,
-        "members_no_group": (
-            figures["total"] - figures[f"status_{Member.Status.INACTIVE}"] - groups["people_in_groups"]
-        ),
+        "members_no_group": figures["total"] - figures[f"status_{Member.Status.INACTIVE}"] - figures["in_groups"],
         "attendance_4w": attendance_4w,
         "status_counts": status_counts,
         "growth": growth,

@@ -1,10 +1,15 @@
 from django.contrib import admin
 
+from cachemon import keys
+from members.admin import InvalidatingAdmin
+
 from .models import Attendance
 
 
 @admin.register(Attendance)
-class AttendanceAdmin(admin.ModelAdmin):
+class AttendanceAdmin(InvalidatingAdmin):
+    # Records change the dashboard's attendance and the member's history.
+    namespaces = keys.ATTENDANCE_WRITE
     list_display = ("date", "member", "group", "church")
     list_select_related = ("member", "group", "church")
     list_filter = ("date", "church")

@@ -38,3 +38,25 @@ class Attendance(models.Model):
     def __str__(self) -> str:
         where = self.group.name if self.group_id else "service"
         return f"{self.member} at {where} on {self.date}"
+
+
+class AttendanceDay(models.Model):
+    """How many were present on one date at the church's services and at its groups' meetings.
+
+    The dashboard's weekly attendance sums at most 84 of these rows instead of counting every
+    attendance record of 12 weeks. attendance.tallies keeps them exact in the same transaction
+    as every attendance write (and member deletion), and rebuilds them when asked.
+    """
+
+    church = models.ForeignKey(Church, on_delete=models.CASCADE, related_name="+", db_index=False)
+    date = models.DateField()
+    service = models.IntegerField(default=0)
+    groups = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["church", "date"], name="attendanceday_unique_date"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date}: {self.service} at services, {self.groups} at groups"

@@ -13,6 +13,7 @@ from django.utils import timezone
 from cachemon import cache_aside, keys
 from members.models import Church, Group, Member
 
+from . import tallies
 from .models import Attendance
 
 # A checklist page shows at most 100 people; anything far beyond that is not a real form.
@@ -77,6 +78,9 @@ def attendance_record(
         raise ValidationError(f"At most {MAX_SHOWN} people can be saved at once; nothing was saved.", code="too_many")
 
     with transaction.atomic():
+        # The date's counter row, locked: saves of the same date (any group) take turns, so the
+        # headcount delta below is computed against committed rows only.
+        day = tallies.lock_day(church.id, date)
         people = Member.objects.for_church(church).filter(id__in=shown)
         if group is not None:
             people = people.filter(memberships__group=group)  # the roster only
@@ -90,6 +94,8 @@ def attendance_record(
             # Another staff member saving the same session at the same moment is not an error.
             ignore_conflicts=True,
         )
+        delta = len(created) - removed
+        tallies.add(day, **{"service" if group is None else "groups": delta})
         if removed or created:
             cache_aside.invalidate(*keys.ATTENDANCE_WRITE, church_id=church.id)
         headcount = session.count()

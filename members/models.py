@@ -70,7 +70,6 @@ class Member(models.Model):
     birth_date = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
-
     objects = TenantQuerySet.as_manager()
 
     class Meta:
@@ -119,6 +118,9 @@ class Group(models.Model):
     description = models.TextField(blank=True)
     archived = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
+    # Memberships of this group (leaders included): kept by members.tallies, so group lists,
+    # rosters and the dashboard never count memberships row by row.
+    member_count = models.PositiveIntegerField(default=0, db_default=0, editable=False)
 
     objects = TenantQuerySet.as_manager()
 
@@ -159,3 +161,28 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member} in {self.group}"
+
+
+class MemberTally(models.Model):
+    """How many of a church's members share a status, a join month and being in a group or not.
+
+    The dashboard's figures (totals by status, growth per month, people in no group) are sums
+    over these few hundred rows instead of aggregates over every member: a constant cost
+    whatever the size of the church. members.tallies keeps them exact in the same transaction
+    as every write, and rebuilds them from the members table when asked.
+    """
+
+    church = models.ForeignKey(Church, on_delete=models.CASCADE, related_name="+", db_index=False)
+    status = models.CharField(max_length=10, choices=Member.Status.choices)
+    joined_month = models.DateField(help_text="The first day of the month the members joined in.")
+    in_group = models.BooleanField(help_text="Whether these members are in at least one current group.")
+    total = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["church", "status", "joined_month", "in_group"],
+                                    name="membertally_unique_bucket"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.total} {self.status} joined {self.joined_month:%Y-%m}{' in a group' if self.in_group else ''}"

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 
 from django.core import signing
 from django.db import connection
-from django.db.models import BooleanField, Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Count, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from cachemon import cache_aside, keys
 
+from . import tallies
 from .models import Church, Group, Member, Membership
 
 PER_PAGE = 50
@@ -215,7 +216,8 @@ def _seek(qs: QuerySet, cursor: MemberCursor, *, forward: bool) -> QuerySet:
 
 def _member_first_page_uncached(church: Church) -> dict:
     qs = _member_qs(church, "")
-    total = qs.count()
+    # The total from the church's tallies (a few hundred rows), not COUNT(*) over its members.
+    total = tallies.member_total(church.id)
     rows = _member_rows(qs.order_by(*MEMBER_ORDER)[:PER_PAGE + 1]) if total else []
     return {"rows": rows[:PER_PAGE], "total": total, "more": len(rows) > PER_PAGE}
 
@@ -357,8 +359,8 @@ def _group_list_uncached(church: Church, archived: bool, page: int) -> dict:
     )
     number, num_pages = _clamp(page, total, PER_PAGE)
     groups = list(_slice(
-        groups_qs.filter(archived=archived).annotate(size=Count("memberships")).order_by("name", "id")
-        .values("id", "name", "kind", "description", "archived", "size"),
+        groups_qs.filter(archived=archived).order_by("name", "id")
+        .values("id", "name", "kind", "description", "archived", size=F("member_count")),
         number,
     ))
     leaders: dict[int, list[str]] = {}
@@ -391,7 +393,7 @@ def group_list(*, church: Church, archived: bool = False, page: int = 1) -> dict
 
 def _roster_page_uncached(group: Group, page: int) -> dict:
     qs = Membership.objects.filter(group=group)
-    total = qs.count()
+    total = group.member_count  # kept by the membership services: no COUNT(*) of the roster
     page, num_pages = _clamp(page, total, PER_PAGE)
     rows = []
     if total:

@@ -1,4 +1,5 @@
-"""Writes for members, groups and memberships, each with the cache invalidation it causes.
+"""Writes for members, groups and memberships, each with the cache invalidation it causes
+and the counters it moves (members.tallies: member tallies, group sizes, attendance days).
 
 Invalidation is one generation bump per namespace, delivered on commit (see
 `cachemon.cache_aside`): a bulk write costs the same O(1) cache calls as a single one.
@@ -11,7 +12,9 @@ What each write makes stale:
 from __future__ import annotations
 
 import csv
+import datetime
 import io
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -20,8 +23,11 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from django.db.models import F
+
 from cachemon import cache_aside, keys
 
+from . import tallies
 from .forms import EMAIL_TAKEN, MemberForm
 from .models import Church, Group, Member, Membership
 
@@ -45,13 +51,27 @@ def member_create(*, church: Church, data: dict) -> Member:
     except IntegrityError:
         # Two staff adding the same email at the same moment: the constraint wins.
         raise ValidationError({"email": EMAIL_TAKEN}) from None
+    tallies.apply(church.id, {tallies.bucket(member.status, member.joined_on, False): 1})
     _member_changed(church.id)
     return member
+
+
+GONE = "This person was deleted by someone else in the meantime."
+
+
+def _locked_member(member: Member) -> tuple[int, str, datetime.date]:
+    """Lock the member's row and return its stored (id, status, joined_on): what decides its
+    tally bucket, read from the database since a bound form has already changed `member`."""
+    rows = tallies.lock_members(member.church_id, [member.pk])
+    if not rows:
+        raise ValidationError(GONE)
+    return rows[0]
 
 
 @transaction.atomic
 def member_update(*, member: Member, data: dict) -> Member:
     """Save a `MemberForm`'s cleaned data onto `member`."""
+    _, old_status, old_joined = _locked_member(member)
     for name in MEMBER_FIELDS:
         setattr(member, name, data[name])
     try:
@@ -59,6 +79,9 @@ def member_update(*, member: Member, data: dict) -> Member:
             member.save()
     except IntegrityError:
         raise ValidationError({"email": EMAIL_TAKEN}) from None
+    in_group = bool(tallies.in_current_group([member.pk]))
+    tallies.apply(member.church_id, tallies.moved(tallies.bucket(old_status, old_joined, in_group),
+                                                  tallies.bucket(member.status, member.joined_on, in_group)))
     _member_changed(member.church_id, names_or_memberships=True)
     return member
 
@@ -66,7 +89,19 @@ def member_update(*, member: Member, data: dict) -> Member:
 @transaction.atomic
 def member_delete(*, member: Member) -> None:
     """Delete a member with their memberships and attendance (cascade)."""
+    from attendance import tallies as attendance_tallies  # attendance imports members: import late
+
     church_id = member.church_id
+    # Groups before the member, as every writer locks them (members.tallies).
+    group_ids = list(
+        Group.objects.select_for_update().filter(memberships__member=member).order_by("id").values_list("id", flat=True)
+    )
+    attendance_tallies.lock_member_days(church_id, member.pk)
+    _, status, joined_on = _locked_member(member)
+    in_group = bool(tallies.in_current_group([member.pk]))
+    Group.objects.filter(pk__in=group_ids).update(member_count=F("member_count") - 1)
+    attendance_tallies.member_deleted(church_id, member.pk)
+    tallies.apply(church_id, {tallies.bucket(status, joined_on, in_group): -1})
     member.delete()
     _member_changed(church_id, names_or_memberships=True)
 
@@ -80,11 +115,18 @@ def members_set_status(*, church: Church, member_ids: Iterable[int], status: str
     ids = list(member_ids)
     if not ids:
         return 0
+    rows = tallies.lock_members(church.id, ids)  # only the church's members, locked
+    grouped = tallies.in_current_group([member_id for member_id, old, _ in rows if old != status])
+    deltas: Counter = Counter()
+    for member_id, old, joined_on in rows:
+        in_group = member_id in grouped
+        deltas.update(tallies.moved(tallies.bucket(old, joined_on, in_group), tallies.bucket(status, joined_on, in_group)))
     updated = (
-        Member.objects.for_church(church).filter(pk__in=ids)
+        Member.objects.for_church(church).filter(pk__in=[r[0] for r in rows])
         .update(status=status, updated_at=timezone.now())
     )
     if updated:
+        tallies.apply(church.id, deltas)
         _member_changed(church.id)
     return updated
 
@@ -242,6 +284,7 @@ def members_import_csv(*, church: Church, file: UploadedFile) -> ImportResult:
     try:
         with transaction.atomic():
             Member.objects.bulk_create(members, batch_size=1000)
+            tallies.apply(church.id, Counter(tallies.bucket(m.status, m.joined_on, False) for m in members))
             _member_changed(church.id)
     except IntegrityError:
         raise ImportRejected([
@@ -272,17 +315,37 @@ def group_create(*, church: Church, data: dict) -> Group:
 
 @transaction.atomic
 def group_update(*, group: Group, data: dict) -> Group:
-    """Save a `GroupForm`'s cleaned data (name, kind, description, archived) onto `group`."""
-    for name in ("name", "kind", "description", "archived"):
-        if name in data:
-            setattr(group, name, data[name])
+    """Save a `GroupForm`'s cleaned data (name, kind, description, archived) onto `group`.
+    Archiving a group (or bringing it back) moves its people out of (or into) "in a group"."""
+    was_archived = _locked_group(group)
+    fields = [name for name in GROUP_FIELDS if name in data]
+    for name in fields:
+        setattr(group, name, data[name])
     try:
         with transaction.atomic():
-            group.save()
+            # update_fields: never write back a member_count read before the lock.
+            group.save(update_fields=fields)
     except IntegrityError:
         raise ValidationError({"name": "This church already has a group with this name."}) from None
+    if group.archived != was_archived:
+        tallies.group_membership_changed(
+            church_id=group.church_id, joined=not group.archived, exclude_group_id=group.pk,
+            member_ids=Membership.objects.filter(group=group).values_list("member_id", flat=True),
+        )
     _group_changed(group.church_id)
     return group
+
+
+GROUP_FIELDS = ("name", "kind", "description", "archived")
+
+
+def _locked_group(group: Group) -> bool:
+    """Lock the group's row (before any member's: members.tallies) and return whether it is
+    archived as stored now; raise ValidationError when it was deleted meanwhile."""
+    archived = Group.objects.select_for_update().filter(pk=group.pk).values_list("archived", flat=True).first()
+    if archived is None:
+        raise ValidationError("This group was deleted by someone else in the meantime.")
+    return archived
 
 
 @transaction.atomic
@@ -293,9 +356,9 @@ def membership_add(*, church: Church, group: Group, member_id: int,
     archived group or someone already in the group."""
     if group.church_id != church.id:
         raise ValidationError("This group belongs to another church.")
-    if group.archived:
+    if group.archived or _locked_group(group):
         raise ValidationError("This group is archived; unarchive it before adding people.")
-    member = Member.objects.for_church(church).filter(pk=member_id).first()
+    member = Member.objects.for_church(church).select_for_update().filter(pk=member_id).first()
     if member is None:
         raise ValidationError("That person isn't a member of this church.")
     if Membership.objects.filter(group=group, member=member).exists():
@@ -306,6 +369,9 @@ def membership_add(*, church: Church, group: Group, member_id: int,
                                                    joined_on=timezone.localdate())
     except IntegrityError:
         raise ValidationError(f"{member.full_name} is already in {group.name}.") from None
+    Group.objects.filter(pk=group.pk).update(member_count=F("member_count") + 1)
+    tallies.group_membership_changed(church_id=church.id, member_ids=[member.pk], joined=True,
+                                     exclude_group_id=group.pk)
     _group_changed(church.id)
     return membership
 
@@ -313,9 +379,16 @@ def membership_add(*, church: Church, group: Group, member_id: int,
 @transaction.atomic
 def membership_remove(*, membership: Membership) -> None:
     """Take a member out of a group (their past attendance stays)."""
-    church_id = membership.group.church_id
-    membership.delete()
-    _group_changed(church_id)
+    group = membership.group
+    archived = _locked_group(group)
+    tallies.lock_members(group.church_id, [membership.member_id])
+    deleted, _ = Membership.objects.filter(pk=membership.pk).delete()
+    if deleted:  # not already removed by someone else
+        Group.objects.filter(pk=group.pk).update(member_count=F("member_count") - 1)
+        if not archived:
+            tallies.group_membership_changed(church_id=group.church_id, member_ids=[membership.member_id],
+                                             joined=False, exclude_group_id=group.pk)
+    _group_changed(group.church_id)
 
 
 @transaction.atomic

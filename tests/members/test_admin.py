@@ -96,6 +96,7 @@ class AdminTestCase(FlockTestCase):
         member = Member.objects.create(church=self.grace, first_name="Ada", last_name="Admin")
         group = Group.objects.create(church=self.grace, name="Admins")
         Membership.objects.create(group=group, member=member, role="leader")
+        self.recount()
         self.client.force_login(self.alice)
         self.assertContains(self.client.get(reverse("member_list")), "Admin, Ada")
         self.assertContains(self.client.get(reverse("group_list")), "Ada Admin")

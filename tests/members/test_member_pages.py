@@ -151,6 +151,7 @@ class MemberPagesTestCase(FlockTestCase):
         choir = Group.objects.create(church=self.grace, name="Choir")
         Membership.objects.create(group=choir, member=self.naomi)
         Attendance.objects.create(church=self.grace, member=self.naomi, date=datetime.date(2026, 1, 4))
+        self.recount()
         response = self.client.get(reverse("member_delete", args=[self.naomi.pk]))
         self.assertContains(response, "Delete Naomi Bethlehem?")
         self.assertContains(response, "1 group membership")

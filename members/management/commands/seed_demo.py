@@ -30,6 +30,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from attendance.models import Attendance
+from members import tallies
 from members.models import Church, Group, Member, Membership, User
 
 DEFAULT_PASSWORD = "flock-demo-password"
@@ -298,6 +299,8 @@ class Command(BaseCommand):
                 self.inserter.begin()
                 self._seed_church(church, size)
                 self.inserter.end()
+                # The rows went in by COPY, past the services: count them once, from the rows.
+                tallies.rebuild_church(church.id)
         if connection.vendor == "postgresql":
             # What autovacuum would soon do: fresh statistics (plans match the data right away) and,
             # outside a transaction, the visibility map that lets index-only scans skip the heap.
