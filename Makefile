@@ -54,9 +54,14 @@ deploy:
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/flock_benchdash
 BENCH_REDIS_URL ?= redis://127.0.0.1:6379/9
 
-## make bench: cache off vs on, side by side in one run (~10 min; seeds 100,000 members the first time);
-## writes docs/benchmarks.md, docs/benchmarks.png and docs/benchmarks.json. Needs wrk (apt-get install wrk).
+## make bench: first `make bench-queries` (hot queries at a million members, ~10-15 min), then the
+## dashboard bench: cache off vs on, side by side in one run (~10 min; seeds 100,000 members the first
+## time), including the staff mix from an empty cache and in the steady state. Writes docs/benchmarks.md
+## (with a "Hot queries at a million members" section from docs/bench/queries-1m.json),
+## docs/benchmarks.png and docs/benchmarks.json. Needs wrk (apt-get install wrk).
+## The dashboard bench alone: .venv/bin/python scripts/bench/run.py (it reads the last queries-1m.json).
 bench: $(VENV)/.dev
+	$(MAKE) --no-print-directory bench-queries
 	BENCH_DATABASE_URL="$(BENCH_DATABASE_URL)" BENCH_REDIS_URL="$(BENCH_REDIS_URL)" $(PY) scripts/bench/run.py
 
 ## make loadtest: Locust, headless, 20 staff users for 60 s against a Gunicorn on 127.0.0.1; writes docs/loadtest.md.
@@ -65,6 +70,7 @@ loadtest: $(VENV)/.dev
 
 BENCH_QUERIES_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/flock_bench
 ## make bench-queries: each hot query before/after the critical indices at a million members
-## (1.1M members in 201 churches; seeds them the first time, ~10 min); writes docs/bench/queries-1m.md.
+## (1.1M members in 201 churches; seeds them the first time, ~10-15 min); writes docs/bench/queries-1m.md
+## and .json (the JSON feeds the "Hot queries at a million members" section of docs/benchmarks.md).
 bench-queries: $(VENV)/.dev
 	DATABASE_URL="$(BENCH_QUERIES_DATABASE_URL)" CACHE_ASIDE=off $(PY) scripts/bench_queries.py --seed --report queries-1m

@@ -5,7 +5,7 @@ and dropped CONCURRENTLY (no lock that blocks writes while a big table is indexe
 must say `atomic = False`), on SQLite plainly; PostgreSQL-only steps are no-ops elsewhere.
 """
 
-from django.contrib.postgres.operations import TrigramExtension
+from django.contrib.postgres.operations import BtreeGinExtension, TrigramExtension
 from django.db import migrations
 
 
@@ -101,6 +101,16 @@ class RunSQLOnPostgres(migrations.RunSQL):
 class TrigramExtensionOnPostgres(TrigramExtension):
     """`CREATE EXTENSION pg_trgm` on PostgreSQL; Django's own operation skips other databases going
     forwards but not backwards (it would query pg_extension on SQLite)."""
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+
+class BtreeGinExtensionOnPostgres(BtreeGinExtension):
+    """`CREATE EXTENSION btree_gin` (btree operator classes for GIN, so a GIN index can lead with
+    a plain column such as church_id) on PostgreSQL; a no-op elsewhere, both ways, for the same
+    reason as TrigramExtensionOnPostgres."""
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor == "postgresql":

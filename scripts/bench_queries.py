@@ -7,12 +7,14 @@ With `--seed` an empty (or small) database is first seeded with one 100,000-memb
 1,000,000 members over 200 churches (`manage.py seed_demo`; the seed timings are recorded). Then:
 
 1. migrate to the latest state, pick the biggest church (or `--church`);
-2. migrate `members` back to before `0002_add_critical_indices` (and `attendance` back to before its
-   index migrations, when every later attendance migration only adds or removes indices), ANALYZE,
-   time each hot query of members/hot_queries.py (median of `--runs` runs through the ORM, plus one
+2. migrate `members` and `attendance` back to their first migration (no critical indices, no
+   attendance index, no counter tables), VACUUM ANALYZE, time each hot query of
+   members/hot_queries.py as the pages ran it then (`HotQuery.before`: an aggregate over the rows
+   where a counter now serves the figure; median of `--runs` runs through the ORM, plus one
    EXPLAIN ANALYZE for the database's own figure and the index it used);
-3. migrate forward again, ANALYZE, time again; also OFFSET pagination at pages 1/100/1,000 against
-   keyset pagination and a bounded count, the figures behind the deep-page recommendation;
+3. migrate forward again (indices built CONCURRENTLY, counters backfilled), VACUUM ANALYZE, time the
+   queries as the pages run them now; also OFFSET pagination at pages 1/100/1,000 against keyset
+   pagination and a bounded count, the figures behind the deep-page recommendation;
 4. write docs/bench/queries.md (markdown) and docs/bench/queries.json (`--report NAME`: NAME.md/.json).
 
 The indices are always restored at the end, even when a step fails.
@@ -62,13 +64,11 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
-from django.db.migrations.loader import MigrationLoader  # noqa: E402
 from django.db.models import Count  # noqa: E402
 
 from members import hot_queries  # noqa: E402
 from members.models import Church, Member  # noqa: E402
 
-INDEX_MIGRATION = ("members", "0002_add_critical_indices")
 TABLES = ("members_member", "members_membership", "members_group", "attendance_attendance")
 
 
@@ -87,28 +87,6 @@ def analyze() -> None:
     with connection.cursor() as cursor:
         for table in TABLES:
             cursor.execute(f"VACUUM (ANALYZE) {table}")
-
-
-def _index_only(operation) -> bool:
-    """An operation that only adds or removes indices (possibly inside SeparateDatabaseAndState)."""
-    if type(operation).__name__ == "SeparateDatabaseAndState":
-        return all(_index_only(op) for op in operation.database_operations)
-    return "Index" in type(operation).__name__
-
-
-def attendance_before_target() -> str | None:
-    """The attendance migration to go back to so that its index migrations are undone too:
-    the one before the first migration from which on every attendance migration only adds or
-    removes indices. None when there is no such tail."""
-    loader = MigrationLoader(connection)
-    names = sorted(name for app, name in loader.disk_migrations if app == "attendance")
-    index_only = [all(_index_only(op) for op in loader.disk_migrations[("attendance", n)].operations) for n in names]
-    first = len(names)
-    while first > 0 and index_only[first - 1]:
-        first -= 1
-    if first == len(names) or first == 0:
-        return None
-    return names[first - 1]
 
 
 def seed(args) -> dict:
@@ -132,20 +110,20 @@ def seed(args) -> dict:
     return timings
 
 
-def measure(ctx: hot_queries.HotContext, runs: int) -> dict[str, dict]:
+def measure(ctx: hot_queries.HotContext, runs: int, *, before: bool = False) -> dict[str, dict]:
     results = {}
     for query in hot_queries.applicable(ctx):
-        ms = hot_queries.time_query(query, ctx, runs=runs)
+        ms = hot_queries.time_query(query, ctx, runs=runs, before=before)
         used: list[str] = []
         scans: list[str] = []
         db_ms = 0.0
-        for sql, params in hot_queries.capture_sql(query, ctx):
+        for sql, params in hot_queries.capture_sql(query, ctx, before=before):
             plan = hot_queries.explain(sql, params, analyze=True)
             used += plan.indexes
             scans += plan.seq_scans
             db_ms += plan.db_ms or 0.0
         results[query.name] = {
-            "title": query.title, "ms": round(ms, 2), "db_ms": round(db_ms, 2),
+            "title": query.title, "counters": query.before is not None and not before, "ms": round(ms, 2), "db_ms": round(db_ms, 2),
             "indexes": list(dict.fromkeys(used)), "seq_scans": sorted(set(scans)),
         }
         log(f"  {query.name:24} {ms:9.2f} ms  {', '.join(dict.fromkeys(used)) or 'no index'}")
@@ -195,13 +173,14 @@ def pagination(ctx: hot_queries.HotContext, runs: int) -> dict:
 def write_report(data: dict, *, report: str = "queries") -> None:
     before, after = data["before"], data["after"]
     lines = [
-        "## Hot queries before and after the critical indices",
+        "## Hot queries before and after the critical indices and the counters",
         "",
         f"Measured {data['measured_at']} by `scripts/bench_queries.py` on PostgreSQL {data['postgres']}, "
         f"{data['members_total']:,} members in {data['churches']} churches; church `{data['church']}` "
         f"({data['church_members']:,} members, search `{data['search']}`, deep page {data['deep_page']}). "
         f"Median of {data['runs']} runs through the ORM (ms); the index column is what EXPLAIN ANALYZE showed "
-        f"after. Machine: {data['machine']}.",
+        f"after. Rows marked * read the per-church counters (members/tallies.py) after, and aggregated the "
+        f"member, membership or attendance rows before. Machine: {data['machine']}.",
         "",
         "| query | before ms | after ms | speed-up | index after |",
         "| --- | ---: | ---: | ---: | --- |",
@@ -213,7 +192,8 @@ def write_report(data: dict, *, report: str = "queries") -> None:
         index = ", ".join(row["indexes"]) or "-"
         if row["seq_scans"]:
             index += f" (seq scan: {', '.join(row['seq_scans'])})"
-        lines.append(f"| {name} | {b if b is not None else '-'} | {a} | {speed} | {index} |")
+        mark = " *" if row.get("counters") else ""
+        lines.append(f"| {name}{mark} | {b if b is not None else '-'} | {a} | {speed} | {index} |")
     p = data["pagination"]
     lines += [
         "",
@@ -262,18 +242,16 @@ def main() -> int:
     ctx = hot_queries.HotContext.for_church(church)
     log(f"church {church.slug}: search {ctx.search!r}, deep page {ctx.deep_page}")
 
-    attendance_target = attendance_before_target()
-    members_target = "0001_initial"
+    # Back to where both apps started: no critical indices, no attendance index, no counters.
+    attendance_target = members_target = "0001_initial"
     started = time.perf_counter()
     try:
-        log(f"migrating back: members -> {members_target}"
-            + (f", attendance -> {attendance_target}" if attendance_target else ""))
+        log(f"migrating back: members -> {members_target}, attendance -> {attendance_target}")
+        migrate("attendance", attendance_target)
         migrate("members", members_target)
-        if attendance_target:
-            migrate("attendance", attendance_target)
         analyze()
         log("before the indices:")
-        before = measure(ctx, args.runs)
+        before = measure(ctx, args.runs, before=True)
     finally:
         log("migrating forward (indices built CONCURRENTLY)")
         migrate()
@@ -297,7 +275,6 @@ def main() -> int:
         "search": ctx.search,
         "deep_page": ctx.deep_page,
         "runs": args.runs,
-        "attendance_index_included": bool(attendance_target),
         "before": before,
         "after": after,
         "pagination": paging,

@@ -7,10 +7,14 @@
 2. Dashboard page throughput through Gunicorn (workers = cores), CACHE_ASIDE=off vs on (wrk).
 3. Warm dashboard throughput as a fraction of /healthz throughput on the same server.
 4. SQL statements per warm dashboard request and per 1,000 requests of a staff mix, off vs on
-   (read from the `flock_db_queries_total` counter on /metrics, summed over the workers).
+   (read from the `flock_db_queries_total` counter on /metrics, summed over the workers): once
+   from an empty data cache (cold start), then a second sequence over the same targets with the
+   cache as warm as the first left it (steady state, what a working day looks like).
 Plus an in-process profile of a warm dashboard request (where the time goes) and the query
-plans of scripts/bench_queries.py. Writes docs/benchmarks.md, docs/benchmarks.png and
-docs/benchmarks.json. Traffic goes to 127.0.0.1 only.
+plans of scripts/bench_queries.py, and the hot queries at a million members from
+docs/bench/queries-1m.json (written by `make bench-queries`, which `make bench` runs first).
+Writes docs/benchmarks.md, docs/benchmarks.png and docs/benchmarks.json. Traffic goes to
+127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import chart  # noqa: E402
 import common  # noqa: E402
 import loadgen  # noqa: E402
 import writeup  # noqa: E402
-from common import DOCS, ROOT, Client, Server, log  # noqa: E402
+from common import DOCS, Client, Server, log  # noqa: E402
 
 # The staff mix of phase 4 (weights in percent): what a church office does all day.
 MIX = (
@@ -47,6 +51,9 @@ MIX = (
     ("group roster", 5),
 )
 MIX_VIEWS = ("dashboard", "member_list", "member_detail", "group_list", "group_detail")
+# The cold-start sequence and the steady-state one that follows it: same targets, other draws.
+MIX_SEED_COLD = 20261128
+MIX_SEED_STEADY = 20261129
 
 
 def env_int(name: str, default: int) -> int:
@@ -109,6 +116,24 @@ def phase_data(fixture: common.Fixture, *, cold_runs: int, warm_per_cold: int) -
         }
         log(f"  {name}: miss {out[name]['miss_ms']['median']:.2f} ms ({len(cold_q)} SQL), "
             f"hit {out[name]['hit_ms']['median']:.3f} ms ({len(warm_q)} SQL): {out[name]['ratio']:.0f}x")
+
+    # For context: the same figures aggregated from the member, membership and attendance rows, as
+    # the dashboard computed them before the per-church counters (members/tallies.py); the hot
+    # queries' `before` variants are those aggregates.
+    from members import hot_queries
+
+    ctx = hot_queries.HotContext.for_church(church)
+    parts = [hot_queries.hot_query(n).runner(before=True)
+             for n in ("dashboard_member_figures", "new_members_30d", "current_groups", "attendance_by_date")]
+    rows_ms = []
+    for _ in range(max(5, cold_runs // 3)):
+        t0 = time.perf_counter()
+        for part in parts:
+            part(ctx)
+        rows_ms.append((time.perf_counter() - t0) * 1000)
+    out["rows_aggregate"] = {"ms": writeup.stats(rows_ms),
+                             "ratio_to_hit": statistics.median(rows_ms) / out["summary"]["hit_ms"]["median"]}
+    log(f"  the same figures from the rows (before the counters): {statistics.median(rows_ms):.1f} ms")
     return out
 
 
@@ -133,8 +158,8 @@ def discover(client: Client, church_id: int) -> dict:
     return {"member_ids": member_ids, "group_ids": group_ids[:20], "terms": terms}
 
 
-def mix_sequence(targets: dict, n: int) -> list[tuple[str, str]]:
-    rng = random.Random(20261128)
+def mix_sequence(targets: dict, n: int, seed: int = MIX_SEED_COLD) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
     kinds = [k for k, _ in MIX]
     weights = [w for _, w in MIX]
     seq = []
@@ -207,11 +232,34 @@ def cache_delta(before, after) -> dict[str, float]:
     return out
 
 
+def measure_mix(srv: Server, cookies: dict, seq: list[tuple[str, str]] | None, draw, *, clients: int,
+                max_seconds: float) -> tuple[dict, list[tuple[str, str]]]:
+    """One staff-mix measurement: SQL per view and cache outcomes around the requests.
+
+    Cache off goes first (`seq` None): it sends `draw()` within `max_seconds`; cache on then
+    replays exactly the requests that were sent (`seq`).
+    """
+    before = common.metric_samples(srv.port)
+    if seq is None:
+        mix, seq = run_mix(srv.port, cookies, draw(), clients=clients, max_seconds=max_seconds)
+    else:
+        mix, _ = run_mix(srv.port, cookies, seq, clients=clients)
+    after = common.metric_samples(srv.port)
+    per_view = views_delta(before, after)
+    mix["sql_total"] = sum(per_view.values())
+    mix["sql_per_1000"] = mix["sql_total"] * 1000 / len(seq)
+    mix["sql_by_view"] = per_view
+    mix["cache"] = cache_delta(before, after)
+    mix["requests"] = len(seq)
+    return mix, seq
+
+
 def phase_http(fixture: common.Fixture, wrk: str, *, duration: int, off_duration: int, repeats: int,
                connections: int, threads: int, mix_n: int, mix_max_s: float) -> dict:
     out: dict = {"modes": {}}
     targets = None
     seq: list[tuple[str, str]] | None = None
+    seq_steady: list[tuple[str, str]] | None = None
     for mode in ("off", "on"):
         log(f"Gunicorn with CACHE_ASIDE={mode}, {common.WORKERS} workers")
         with Server(f"cache-{mode}", cache_aside=mode == "on") as srv:
@@ -249,28 +297,25 @@ def phase_http(fixture: common.Fixture, wrk: str, *, duration: int, off_duration
 
             # The staff mix, from an empty data cache (sessions kept): misses included.
             cleared = common.clear_cache_data()
-            before = common.metric_samples(srv.port)
-            if seq is None:
-                # Cache off goes first; if it runs out of time, cache on replays exactly what was sent.
-                mix, seq = run_mix(srv.port, client.cookies, mix_sequence(targets, mix_n), clients=connections,
-                                   max_seconds=mix_max_s)
-            else:
-                mix, _ = run_mix(srv.port, client.cookies, seq, clients=connections)
-            after = common.metric_samples(srv.port)
-            per_view = views_delta(before, after)
-            mix["sql_total"] = sum(per_view.values())
-            mix["sql_per_1000"] = mix["sql_total"] * 1000 / len(seq)
-            mix["sql_by_view"] = per_view
-            mix["cache"] = cache_delta(before, after)
-            mix["requests"] = len(seq)
+            mix, seq = measure_mix(srv, client.cookies, seq, lambda: mix_sequence(targets, mix_n, MIX_SEED_COLD),
+                                   clients=connections, max_seconds=mix_max_s)
             mix["cleared_keys"] = cleared
             res["mix"] = mix
-            log(f"  staff mix: {len(seq)} requests, {mix['sql_total']:.0f} SQL "
+            log(f"  staff mix, from an empty cache: {len(seq)} requests, {mix['sql_total']:.0f} SQL "
+                f"({mix['sql_per_1000']:.0f} per 1,000), {mix['rps']:.1f} req/s")
+            # Then the steady state: other draws over the same targets, the cache left as warm as
+            # the first sequence made it (not cleared), as during a working day.
+            mix, seq_steady = measure_mix(srv, client.cookies, seq_steady,
+                                          lambda: mix_sequence(targets, mix_n, MIX_SEED_STEADY),
+                                          clients=connections, max_seconds=mix_max_s)
+            res["mix_steady"] = mix
+            log(f"  staff mix, steady state: {len(seq_steady)} requests, {mix['sql_total']:.0f} SQL "
                 f"({mix['sql_per_1000']:.0f} per 1,000), {mix['rps']:.1f} req/s")
             client.close()
             out["modes"][mode] = res
     out["targets"] = targets
     out["mix_weights"] = dict(MIX)
+    out["mix_seeds"] = {"cold": MIX_SEED_COLD, "steady": MIX_SEED_STEADY}
     return out
 
 
@@ -396,26 +441,6 @@ def phase_profile(fixture: common.Fixture, *, n: int) -> dict:
     return out
 
 
-# --- the indices engineer's query plans ------------------------------------------------------
-def phase_queries() -> dict:
-    script = ROOT / "scripts" / "bench_queries.py"
-    if not script.exists():
-        return {"skipped": "scripts/bench_queries.py is not there"}
-    log("scripts/bench_queries.py (query plans on the same database)")
-    t0 = time.monotonic()
-    # It migrates the index migrations back and forth on this database (restoring them at the end)
-    # and times the queries themselves, without the cache.
-    res = subprocess.run([common.PYTHON, str(script)], cwd=ROOT, env=common.app_env(CACHE_ASIDE="off"), text=True,
-                         capture_output=True, timeout=900)
-    md = DOCS / "bench" / "queries.md"
-    out = {"exit": res.returncode, "seconds": time.monotonic() - t0,
-           "markdown": md.read_text() if md.exists() and res.returncode == 0 else None}
-    if res.returncode != 0:
-        out["error"] = (res.stdout + res.stderr)[-3000:]
-        log(f"  bench_queries.py failed (exit {res.returncode}); its section is left out")
-    return out
-
-
 def checkpoint(results: dict) -> None:
     """What has been measured so far, for a look while the run goes on (or after it failed)."""
     (common.VAR / "partial.json").write_text(json.dumps(results, indent=1, default=str))
@@ -425,7 +450,6 @@ def checkpoint(results: dict) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short runs (a smoke test, not for figures)")
-    parser.add_argument("--no-queries", action="store_true", help="skip scripts/bench_queries.py")
     args = parser.parse_args()
     quick = args.quick
     cfg = {
@@ -466,7 +490,8 @@ def main() -> int:
     log("where a warm dashboard request spends its time (in process, cProfile)")
     results["profile"] = phase_profile(fixture, n=cfg["profile_requests"])
     checkpoint(results)
-    results["queries"] = {"skipped": "--no-queries"} if args.no_queries else phase_queries()
+    # Written by `make bench-queries` (its own 1.1M-member database), which `make bench` runs first.
+    results["queries_1m"] = writeup.load_queries_1m()
     results["noise"].append(noise())
     results["started"] = started.strftime("%Y-%m-%d %H:%M UTC")
     results["seconds"] = time.monotonic() - t_start

@@ -56,6 +56,7 @@ def browser():
 
 @pytest.fixture
 def grace_staff(transactional_db):
+    from members import tallies
     from members.models import Church, Member, User
 
     grace = Church.objects.create(name="Grace Church", slug="grace")
@@ -64,6 +65,8 @@ def grace_staff(transactional_db):
         [Member(church=grace, first_name=f"Existing{i}", last_name="Person", email=f"p{i}@grace.test") for i in range(3)]
         + [Member(church=hope, first_name="Other", last_name="Tenant", email="o@hope.test")]
     )
+    for church in (grace, hope):  # written with the ORM, not the services: count them
+        tallies.rebuild_church(church.id)
     return User.objects.create_user("alice", "alice@grace.test", PASSWORD, church=grace)
 
 

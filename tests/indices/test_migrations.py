@@ -1,7 +1,8 @@
-"""members/migrations/0002_add_critical_indices.py is reversible, on either database.
+"""The members index migrations are reversible, on either database: 0002_add_critical_indices and
+0004_search_trigram_by_church (whose index needs 0002's pg_trgm, so 0002 goes back after it).
 
 A TransactionTestCase (not FlockTestCase): CREATE/DROP INDEX CONCURRENTLY cannot run inside the
-transaction a TestCase wraps each test in. The migration is unapplied and applied on its own
+transaction a TestCase wraps each test in. The migrations are unapplied and applied on their own
 (not through the migration graph), so later migrations of other apps are never touched.
 """
 
@@ -14,7 +15,10 @@ from django.test import TransactionTestCase
 from members import hot_queries
 
 NODE = ("members", "0002_add_critical_indices")
+SEARCH_NODE = ("members", "0004_search_trigram_by_church")
 FK_INDEX_COLUMNS = {"members_member": "church_id", "members_group": "church_id", "members_membership": "group_id"}
+# 0002's trigram indices, one per column; 0004 replaces them with hot_queries.MEMBER_SEARCH_INDEX.
+COLUMN_TRIGRAM_INDEXES = ("member_first_name_trgm", "member_last_name_trgm", "member_email_trgm")
 
 
 def member_indexes() -> dict[str, dict]:
@@ -28,35 +32,80 @@ def single_column_fk_index(table: str, column: str) -> bool:
     return any(info["index"] and not info["unique"] and info["columns"] == [column] for info in constraints.values())
 
 
-class CriticalIndicesMigrationTestCase(TransactionTestCase):
-    def test_it_migrates_back_and_forward(self):
-        loader = MigrationLoader(connection)
-        migration = loader.graph.nodes[NODE]
-        # Both apply() and unapply() take the state before the migration (and change it: clone).
-        before = loader.project_state(NODE, at_end=False)
-        trigram = connection.vendor == "postgresql"
-        applied = True
-        try:
-            with connection.schema_editor(atomic=False) as editor:
-                migration.unapply(before.clone(), editor)
-            applied = False
-            names = set(member_indexes())
-            for index in hot_queries.CRITICAL_INDEXES + hot_queries.TRIGRAM_INDEXES:
-                self.assertNotIn(index, names)
-            for table, column in FK_INDEX_COLUMNS.items():
-                self.assertTrue(single_column_fk_index(table, column), f"{table}.{column} index not restored")
+def migrate_one(node: tuple[str, str], *, forwards: bool) -> None:
+    """Apply or unapply one migration; both take the project state before it."""
+    loader = MigrationLoader(connection)
+    migration = loader.graph.nodes[node]
+    before = loader.project_state(node, at_end=False)
+    with connection.schema_editor(atomic=False) as editor:
+        if forwards:
+            migration.apply(before, editor)
+        else:
+            migration.unapply(before, editor)
 
-            with connection.schema_editor(atomic=False) as editor:
-                migration.apply(before.clone(), editor)
-            applied = True
-            names = set(member_indexes())
-            for index in hot_queries.CRITICAL_INDEXES:
-                self.assertIn(index, names)
-            for index in hot_queries.TRIGRAM_INDEXES:
-                self.assertEqual(index in names, trigram)
-            for table, column in FK_INDEX_COLUMNS.items():
-                self.assertFalse(single_column_fk_index(table, column), f"{table}.{column} index still there")
-        finally:
-            if not applied:  # leave the test database as the migrations made it
-                with connection.schema_editor(atomic=False) as editor:
-                    migration.apply(before.clone(), editor)
+
+class IndexMigrationsTestCase(TransactionTestCase):
+    def setUp(self) -> None:
+        self.postgres = connection.vendor == "postgresql"
+        self.unapplied: list[tuple[str, str]] = []
+
+    def tearDown(self) -> None:
+        # Leave the test database as the migrations made it, whatever failed.
+        for node in list(self.unapplied):
+            self.apply(node)
+
+    def unapply(self, node: tuple[str, str]) -> None:
+        migrate_one(node, forwards=False)
+        self.unapplied.insert(0, node)
+
+    def apply(self, node: tuple[str, str]) -> None:
+        migrate_one(node, forwards=True)
+        self.unapplied.remove(node)
+
+    def test_it_migrates_the_critical_indices_back_and_forward(self):
+        self.unapply(SEARCH_NODE)
+        self.unapply(NODE)
+        names = set(member_indexes())
+        for index in hot_queries.CRITICAL_INDEXES + hot_queries.TRIGRAM_INDEXES + COLUMN_TRIGRAM_INDEXES:
+            self.assertNotIn(index, names)
+        for table, column in FK_INDEX_COLUMNS.items():
+            self.assertTrue(single_column_fk_index(table, column), f"{table}.{column} index not restored")
+
+        self.apply(NODE)
+        names = set(member_indexes())
+        for index in hot_queries.CRITICAL_INDEXES:
+            self.assertIn(index, names)
+        for index in COLUMN_TRIGRAM_INDEXES:
+            self.assertEqual(index in names, self.postgres)
+        for table, column in FK_INDEX_COLUMNS.items():
+            self.assertFalse(single_column_fk_index(table, column), f"{table}.{column} index still there")
+
+    def test_it_replaces_the_column_trigram_indices_with_one_inside_the_church_and_back(self):
+        self.unapply(SEARCH_NODE)
+        names = set(member_indexes())
+        self.assertNotIn(hot_queries.MEMBER_SEARCH_INDEX, names)
+        for index in COLUMN_TRIGRAM_INDEXES:
+            self.assertEqual(index in names, self.postgres)
+        self.assertFalse(self.has_btree_gin())
+
+        self.apply(SEARCH_NODE)
+        names = set(member_indexes())
+        self.assertEqual(hot_queries.MEMBER_SEARCH_INDEX in names, self.postgres)
+        for index in COLUMN_TRIGRAM_INDEXES:
+            self.assertNotIn(index, names)
+        if self.postgres:
+            self.assertTrue(self.has_btree_gin())
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [hot_queries.MEMBER_SEARCH_INDEX])
+                (definition,) = cursor.fetchone()
+            # Led by the church, so one church's matches are all the index scan returns; no pending list.
+            self.assertIn("USING gin (church_id, upper(", definition)
+            self.assertIn("gin_trgm_ops", definition)
+            self.assertIn("fastupdate=off", definition)
+
+    def has_btree_gin(self) -> bool:
+        if not self.postgres:
+            return False
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'btree_gin'")
+            return cursor.fetchone() is not None

@@ -86,6 +86,13 @@ class MemberPagesTestCase(FlockTestCase):
         self.assertContains(response, "<td>Service</td>", html=True)
         self.assertContains(response, "Wed 7 Jan 2026")
 
+    def test_it_lists_current_groups_by_name_then_archived_ones(self):
+        for name, archived in (("Youth", False), ("Alpha", True), ("Choir", False)):
+            group = Group.objects.create(church=self.grace, name=name, archived=archived)
+            Membership.objects.create(group=group, member=self.naomi, role="member")
+        groups = [ms.group.name for ms in self.client.get(f"/members/{self.naomi.pk}/").context["memberships"]]
+        self.assertEqual(groups, ["Choir", "Youth", "Alpha"])
+
     def test_it_shows_empty_states_on_the_detail_page(self):
         response = self.client.get(f"/members/{self.naomi.pk}/")
         self.assertContains(response, "Not in any group yet.")
@@ -99,7 +106,7 @@ class MemberPagesTestCase(FlockTestCase):
                        date=datetime.date(2025, 1, 1) + datetime.timedelta(days=i))
             for i in range(rows)
         ])
-        with self.assertNumQueries(3):  # member, memberships with groups, attendance with groups
+        with self.assertNumQueries(2):  # member joined to memberships and groups, attendance with groups
             self.client.get(f"/members/{self.naomi.pk}/")
         with self.assertNumQueries(0):  # the profile is cached
             response = self.client.get(f"/members/{self.naomi.pk}/")
