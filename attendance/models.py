@@ -60,3 +60,31 @@ class AttendanceDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date}: {self.service} at services, {self.groups} at groups"
+
+
+class SessionCount(models.Model):
+    """How many were present at one session: the church's service (group empty) or a group's
+    meeting, on a date. The recent-sessions list reads 25 of these instead of counting the
+    records of its sessions (a 100,000-member church's Sunday service alone has ~40,000).
+    Kept with AttendanceDay by attendance.tallies."""
+
+    church = models.ForeignKey(Church, on_delete=models.CASCADE, related_name="+", db_index=False)
+    date = models.DateField()
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    present = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            # The list, newest first: read backwards along it, stopping after a page.
+            models.Index(fields=["church", "date", "group"], name="sessioncount_church_date_group"),
+        ]
+        constraints = [
+            # NULL groups are distinct in a plain unique index, so services get their own.
+            models.UniqueConstraint(fields=["church", "date"], condition=Q(group__isnull=True),
+                                    name="sessioncount_unique_service"),
+            models.UniqueConstraint(fields=["church", "date", "group"], condition=Q(group__isnull=False),
+                                    name="sessioncount_unique_group"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.present} present on {self.date}"

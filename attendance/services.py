@@ -94,8 +94,7 @@ def attendance_record(
             # Another staff member saving the same session at the same moment is not an error.
             ignore_conflicts=True,
         )
-        delta = len(created) - removed
-        tallies.add(day, **{"service" if group is None else "groups": delta})
+        tallies.add(day, group_id=group.pk if group else None, delta=len(created) - removed)
         if removed or created:
             cache_aside.invalidate(*keys.ATTENDANCE_WRITE, church_id=church.id)
         headcount = session.count()

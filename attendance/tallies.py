@@ -1,7 +1,10 @@
-"""Attendance per date (AttendanceDay), kept exact by the attendance and member services.
+"""Attendance per date (AttendanceDay) and per session (SessionCount), kept exact by the
+attendance and member services.
 
-The dashboard's weekly attendance reads at most 84 of these rows instead of counting every
-record of 12 weeks (148 ms at 100,000 members). See members/tallies.py for the whole scheme.
+The dashboard's weekly attendance reads at most 84 AttendanceDay rows instead of counting every
+record of 12 weeks (242 ms at 100,000 members); the recent-sessions list reads 25 SessionCount
+rows instead of counting its sessions' records (28-50 ms when the newest session is a Sunday
+service of 40,000). See members/tallies.py for the whole scheme.
 
 Writers of one church-date take its row's lock first (`lock_day`): two staff saving checklists
 for the same Sunday are serialized for the few milliseconds of the save, so a headcount delta
@@ -14,9 +17,9 @@ import datetime
 
 from django.apps import apps as global_apps
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 
-from .models import Attendance, AttendanceDay
+from .models import Attendance, AttendanceDay, SessionCount
 
 
 def lock_day(church_id: int, date: datetime.date) -> AttendanceDay:
@@ -32,10 +35,17 @@ def lock_day(church_id: int, date: datetime.date) -> AttendanceDay:
     return AttendanceDay.objects.select_for_update().get(church_id=church_id, date=date)
 
 
-def add(day: AttendanceDay, *, service: int = 0, groups: int = 0) -> None:
-    """Add to a locked day's counts."""
-    if service or groups:
-        AttendanceDay.objects.filter(pk=day.pk).update(service=day.service + service, groups=day.groups + groups)
+def add(day: AttendanceDay, *, group_id: int | None, delta: int) -> None:
+    """Add `delta` people present to a session of a locked day (the service when `group_id` is
+    None): to the day's service or groups figure and to the session's own count."""
+    if not delta:
+        return
+    column = "service" if group_id is None else "groups"
+    AttendanceDay.objects.filter(pk=day.pk).update(**{column: F(column) + delta})
+    # The day's lock serializes every writer of its sessions: update-or-create cannot race.
+    session = SessionCount.objects.filter(church_id=day.church_id, date=day.date, group_id=group_id)
+    if not session.update(present=F("present") + delta):
+        SessionCount.objects.create(church_id=day.church_id, date=day.date, group_id=group_id, present=delta)
 
 
 def _member_days(church_id: int, member_id: int) -> dict[datetime.date, tuple[int, int]]:
@@ -62,8 +72,8 @@ def lock_member_days(church_id: int, member_id: int) -> None:
 
 
 def member_deleted(church_id: int, member_id: int) -> None:
-    """Take a member's records off the days they were present on: call with the member's row
-    locked (no record for them can be added meanwhile), before the delete."""
+    """Take a member's records off the days and sessions they were present at: call with the
+    member's row locked (no record for them can be added meanwhile), before the delete."""
     per_day = _member_days(church_id, member_id)
     days = _lock_days(church_id, per_day)
     for day in days:
@@ -71,6 +81,13 @@ def member_deleted(church_id: int, member_id: int) -> None:
         day.service -= service
         day.groups -= groups
     AttendanceDay.objects.bulk_update(days, ["service", "groups"], batch_size=500)
+    sessions = set(Attendance.objects.filter(church_id=church_id, member_id=member_id)
+                   .values_list("date", "group_id"))
+    counts = [c for c in SessionCount.objects.filter(church_id=church_id, date__in=list(per_day))
+              if (c.date, c.group_id) in sessions]
+    for count in counts:
+        count.present -= 1  # one record per member and session (the attendance constraints)
+    SessionCount.objects.bulk_update(counts, ["present"], batch_size=500)
 
 
 def computed_days(church_id: int, *, apps=global_apps) -> dict[datetime.date, tuple[int, int]]:
@@ -84,10 +101,23 @@ def computed_days(church_id: int, *, apps=global_apps) -> dict[datetime.date, tu
     return {day: (service, groups) for day, service, groups in rows}
 
 
+def computed_sessions(church_id: int, *, apps=global_apps) -> dict[tuple[datetime.date, int | None], int]:
+    """People present per (date, group), as the attendance table says."""
+    model = apps.get_model("attendance", "Attendance")
+    rows = model.objects.filter(church_id=church_id).order_by().values("date", "group_id").annotate(n=Count("*"))
+    return {(row["date"], row["group_id"]): row["n"] for row in rows}
+
+
 def rebuild_church(church_id: int, *, apps=global_apps) -> None:
-    """Recompute the church's days from its attendance records (members.tallies.rebuild_church
-    calls this inside its transaction, with the church's row locked; the migration that
-    created the table, for every church)."""
+    """Recompute the church's days and sessions from its attendance records
+    (members.tallies.rebuild_church calls this inside its transaction, with the church's row locked)."""
+    with transaction.atomic():
+        rebuild_days(church_id, apps=apps)
+        rebuild_sessions(church_id, apps=apps)
+
+
+def rebuild_days(church_id: int, *, apps=global_apps) -> None:
+    """The days' half of `rebuild_church` (the migration that created them runs it alone)."""
     model = apps.get_model("attendance", "AttendanceDay")
     with transaction.atomic():
         model.objects.filter(church_id=church_id).delete()
@@ -97,15 +127,33 @@ def rebuild_church(church_id: int, *, apps=global_apps) -> None:
         ], batch_size=1000)
 
 
+def rebuild_sessions(church_id: int, *, apps=global_apps) -> None:
+    """The sessions' half of `rebuild_church` (the migration that created them runs it alone)."""
+    model = apps.get_model("attendance", "SessionCount")
+    with transaction.atomic():
+        model.objects.filter(church_id=church_id).delete()
+        model.objects.bulk_create([
+            model(church_id=church_id, date=day, group_id=group_id, present=n)
+            for (day, group_id), n in computed_sessions(church_id, apps=apps).items()
+        ], batch_size=1000)
+
+
 def drift(church_id: int) -> int:
-    """How many dates' stored counts differ from the records (0 when exact)."""
+    """How many dates' and sessions' stored counts differ from the records (0 when exact)."""
     stored = {
         day: (service, groups) for day, service, groups in
         AttendanceDay.objects.filter(church_id=church_id).exclude(service=0, groups=0)
         .values_list("date", "service", "groups")
     }
     computed = computed_days(church_id)
-    return sum(1 for day in set(stored) | set(computed) if stored.get(day, (0, 0)) != computed.get(day, (0, 0)))
+    days = sum(1 for day in set(stored) | set(computed) if stored.get(day, (0, 0)) != computed.get(day, (0, 0)))
+    stored_sessions = {
+        (day, group_id): n for day, group_id, n in
+        SessionCount.objects.filter(church_id=church_id).exclude(present=0).values_list("date", "group_id", "present")
+    }
+    counted = computed_sessions(church_id)
+    return days + sum(1 for key in set(stored_sessions) | set(counted)
+                      if stored_sessions.get(key, 0) != counted.get(key, 0))
 
 
 def per_day(church_id: int, start: datetime.date, end: datetime.date) -> list[tuple[datetime.date, int, int]]:

@@ -8,10 +8,10 @@ from django.db import migrations, models
 
 
 def backfill(apps, schema_editor):
-    from attendance.tallies import rebuild_church
+    from attendance.tallies import rebuild_days
 
     for church_id in apps.get_model("members", "Church").objects.values_list("id", flat=True):
-        rebuild_church(church_id, apps=apps)
+        rebuild_days(church_id, apps=apps)
 
 
 class Migration(migrations.Migration):

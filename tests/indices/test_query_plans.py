@@ -49,7 +49,7 @@ class QueryPlansTestCase(FlockTestCase):
         # the tests before left behind; SET LOCAL ends with the test's transaction.
         with connection.cursor() as cursor:
             for table in ("members_member", "members_membership", "members_group", "attendance_attendance",
-                          "members_membertally", "attendance_attendanceday"):
+                          "members_membertally", "attendance_attendanceday", "attendance_sessioncount"):
                 cursor.execute(f"ANALYZE {table}")
             cursor.execute("SET LOCAL enable_seqscan = off")
         self.ctx = hot_queries.HotContext.for_church(self.church)

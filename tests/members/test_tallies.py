@@ -17,7 +17,7 @@ from django.test import TransactionTestCase
 from django.utils import timezone
 
 from analytics.selectors import _compute_summary
-from attendance.models import AttendanceDay
+from attendance.models import AttendanceDay, SessionCount
 from attendance.services import attendance_record
 from members import services, tallies
 from members.models import Church, Group, Member, MemberTally, Membership
@@ -92,10 +92,15 @@ class TalliesTestCase(FlockTestCase):
         day = AttendanceDay.objects.get(church=g, date=TODAY)
         self.assertEqual((day.service, day.groups), (2, 2))
 
+        sessions = dict(SessionCount.objects.filter(church=g, date=TODAY).values_list("group_id", "present"))
+        self.assertEqual(sessions, {None: 2, youth.pk: 2})
+
         services.member_delete(member=Member.objects.get(pk=boaz.pk))
         self.assertExact()
         self.assertEqual(Group.objects.get(pk=youth.pk).member_count, 1)
         self.assertEqual(AttendanceDay.objects.get(church=g, date=TODAY).groups, 1)
+        sessions = dict(SessionCount.objects.filter(church=g, date=TODAY).values_list("group_id", "present"))
+        self.assertEqual(sessions, {None: 1, youth.pk: 1})
         self.assertExact(self.hope)  # another church's counters never move
         self.assertEqual(MemberTally.objects.filter(church=self.hope).count(), 0)
 
@@ -226,6 +231,7 @@ class ConcurrentTalliesTestCase(TransactionTestCase):
             for i in range(6)
         ])
         self.assertEqual(AttendanceDay.objects.get(church=self.church, date=TODAY).service, 6)
+        self.assertEqual(SessionCount.objects.get(church=self.church, date=TODAY, group=None).present, 6)
         self.assertEqual(tallies.drift(self.church.id), EXACT)
 
     def test_it_adds_up_simultaneous_status_changes_and_group_moves(self):
