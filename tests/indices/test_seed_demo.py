@@ -9,8 +9,8 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count
 from django.test import override_settings
 
-from attendance.models import Attendance
-from members.models import Church, Group, Member, Membership, User
+from attendance.models import Attendance, AttendanceDay, SessionCount
+from members.models import Church, Group, Member, MemberTally, Membership, User
 from members.validators import E164
 from tests.base import FlockTestCase
 
@@ -58,6 +58,14 @@ class SeedDemoTestCase(FlockTestCase):
         usernames = [m["username"] for m in first + second]
         self.assertEqual(len(usernames), len(set(usernames)))
         self.assertEqual(len({m["church"] for m in first + second if m["role"] == "staff"}), 4)
+
+    def test_it_counts_what_it_seeds_exactly(self):
+        # The counters are counted from the generated rows, not read back: they must equal a
+        # recount of the tables (groups archived or not, services and group meetings).
+        self.seed("--churches", "3", "--members", "900", "--seed", "5", "--weeks", "6")
+        call_command("rebuild_tallies", "--check", stdout=io.StringIO())  # raises when a counter is off
+        self.assertTrue(MemberTally.objects.exists())
+        self.assertTrue(AttendanceDay.objects.exists() and SessionCount.objects.filter(group__isnull=False).exists())
 
     def test_it_is_reproducible_with_a_seed(self):
         self.seed("--churches", "1", "--members", "25", "--seed", "42")

@@ -22,6 +22,7 @@ import math
 import random
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 
 from django.contrib.auth.hashers import make_password
@@ -30,9 +31,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from attendance.models import Attendance
+from attendance.models import Attendance, AttendanceDay, SessionCount
 from members import hot_queries, tallies
-from members.models import Church, Group, Member, Membership, User
+from members.models import Church, Group, Member, MemberTally, Membership, User
 
 DEFAULT_PASSWORD = "flock-demo-password"
 ATTENDANCE_ROW_BUDGET = 3_000_000
@@ -322,8 +323,6 @@ class Command(BaseCommand):
                     self.inserter.begin()
                     self._seed_church(church, size)
                     self.inserter.end()
-                    # The rows went in by COPY, past the services: count them once, from the rows.
-                    tallies.rebuild_church(church.id)
         if connection.vendor == "postgresql":
             # What autovacuum would soon do: fresh statistics (plans match the data right away) and,
             # outside a transaction, the visibility map that lets index-only scans skip the heap.
@@ -437,7 +436,32 @@ class Command(BaseCommand):
 
         groups = self._make_groups(church, size, rng)
         rosters = self._make_memberships(groups, member_ids, people, rng)
-        self._make_attendance(church, member_ids, people, groups, rosters, rng)
+        sessions = self._make_attendance(church, member_ids, people, groups, rosters, rng)
+        self._make_tallies(church, people, groups, rosters, sessions)
+
+    def _make_tallies(self, church, people, groups, rosters, sessions: Counter) -> None:
+        """The church's counters (members/tallies.py), counted from the rows just generated: what
+        tallies.rebuild_church would compute from the tables, without reading them back (on a
+        fresh database, with no statistics yet, those aggregates can take minutes a church)."""
+        in_group = {pos for gid, _, archived in groups if not archived for pos in rosters.get(gid, ())}
+        buckets = Counter(tallies.bucket(status, joined, pos in in_group)
+                          for pos, (status, joined, _, _) in enumerate(people))
+        MemberTally.objects.bulk_create([
+            MemberTally(church_id=church.id, status=status, joined_month=month, in_group=grouped, total=n)
+            for (status, month, grouped), n in buckets.items()
+        ], batch_size=2000)
+        Group.objects.bulk_update([Group(id=gid, member_count=len(rosters.get(gid, ()))) for gid, _, _ in groups],
+                                  ["member_count"], batch_size=2000)
+        days: dict[datetime.date, list[int]] = {}
+        for (day, gid), n in sessions.items():
+            days.setdefault(day, [0, 0])[0 if gid is None else 1] += n
+        AttendanceDay.objects.bulk_create([
+            AttendanceDay(church_id=church.id, date=day, service=service, groups=grouped)
+            for day, (service, grouped) in days.items()
+        ], batch_size=2000)
+        SessionCount.objects.bulk_create([
+            SessionCount(church_id=church.id, date=day, group_id=gid, present=n) for (day, gid), n in sessions.items()
+        ], batch_size=2000)
 
     @staticmethod
     def _birth_date(rng: random.Random) -> datetime.date | None:
@@ -502,7 +526,9 @@ class Command(BaseCommand):
         self.totals["memberships"] += self.inserter.insert(Membership._meta.db_table, MEMBERSHIP_COLUMNS, rows())
         return rosters
 
-    def _make_attendance(self, church, member_ids, people, groups, rosters, rng: random.Random) -> None:
+    def _make_attendance(self, church, member_ids, people, groups, rosters, rng: random.Random) -> Counter:
+        """Record the attendance; return how many were present per (date, group id or None)."""
+        sessions: Counter = Counter()
         sundays = self.sundays
         church_id = church.id
 
@@ -514,6 +540,7 @@ class Command(BaseCommand):
                     if sunday < joined or (lapse is not None and sunday > lapse):
                         continue
                     if rand() < rate:
+                        sessions[(sunday, None)] += 1
                         yield (church_id, mid, None, sunday)
 
         def group_rows() -> Iterator[tuple]:
@@ -529,6 +556,7 @@ class Command(BaseCommand):
                         continue  # this week's meeting has not happened yet
                     for pos in rosters.get(gid, ()):
                         if people[pos][1] <= day and rand() < GROUP_MEETING_RATE:
+                            sessions[(day, gid)] += 1
                             yield (church_id, member_ids[pos], gid, day)
 
         # Attendance is most of the rows: a specialised COPY formatter with the dates pre-rendered.
@@ -544,6 +572,7 @@ class Command(BaseCommand):
         table = Attendance._meta.db_table
         self.totals["attendance"] += self.inserter.insert(table, ATTENDANCE_COLUMNS, service_rows(), copy_line)
         self.totals["attendance"] += self.inserter.insert(table, ATTENDANCE_COLUMNS, group_rows(), copy_line)
+        return sessions
 
     def _progress(self) -> None:
         done = self.totals["members"]
