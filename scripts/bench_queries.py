@@ -178,12 +178,13 @@ def write_report(data: dict, *, report: str = "queries") -> None:
         f"Measured {data['measured_at']} by `scripts/bench_queries.py` on PostgreSQL {data['postgres']}, "
         f"{data['members_total']:,} members in {data['churches']} churches; church `{data['church']}` "
         f"({data['church_members']:,} members, search `{data['search']}`, deep page {data['deep_page']}). "
-        f"Median of {data['runs']} runs through the ORM (ms); the index column is what EXPLAIN ANALYZE showed "
-        f"after. Rows marked * read the per-church counters (members/tallies.py) after, and aggregated the "
+        f"Median of {data['runs']} runs through the ORM (ms: the page's own call, Python and the round trip "
+        f"included); database ms is PostgreSQL's execution time of the same SQL (EXPLAIN ANALYZE, one run); the "
+        f"index column is what EXPLAIN ANALYZE showed after. Rows marked * read the per-church counters (members/tallies.py) after, and aggregated the "
         f"member, membership or attendance rows before. Machine: {data['machine']}.",
         "",
-        "| query | before ms | after ms | speed-up | index after |",
-        "| --- | ---: | ---: | ---: | --- |",
+        "| query | before ms | after ms | speed-up | database ms before → after | index after |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for name, row in after.items():
         b = before.get(name, {}).get("ms")
@@ -193,7 +194,8 @@ def write_report(data: dict, *, report: str = "queries") -> None:
         if row["seq_scans"]:
             index += f" (seq scan: {', '.join(row['seq_scans'])})"
         mark = " *" if row.get("counters") else ""
-        lines.append(f"| {name}{mark} | {b if b is not None else '-'} | {a} | {speed} | {index} |")
+        db = f"{before.get(name, {}).get('db_ms', '-')} → {row.get('db_ms', '-')}"
+        lines.append(f"| {name}{mark} | {b if b is not None else '-'} | {a} | {speed} | {db} | {index} |")
     p = data["pagination"]
     lines += [
         "",
