@@ -494,7 +494,7 @@ def hot_queries_1m_section(hq: dict, *, started: str) -> list[str]:
     if data is None:
         L += [f"Missing: {hq.get('missing', 'docs/bench/queries-1m.json was not read')}. Produce it with "
               "`make bench-queries` (each hot query before and after the critical indices and the counters, "
-              "on its own database of 1.1M members in 201 churches, seeded the first time; ~10-15 minutes), "
+              "on its own database of 1.1M members in 201 churches, seeded the first time; ~4.5 minutes with the seed), "
               "or run `make bench`, which runs it first and then writes this page.", ""]
         return L
     before, after = data.get("before") or {}, data["after"]
