@@ -183,19 +183,13 @@ def _compute_summary(church: Church) -> dict[str, Any]:
     }
 
 
-def _as_date(value: datetime.date | datetime.datetime) -> datetime.date:
-    # TruncMonth of a DateField is a date on both backends; be tolerant of a datetime anyway.
-    return value.date() if isinstance(value, datetime.datetime) else value
-
-
 def _growth_rows(start: datetime.date, today: datetime.date, before: int,
                  joins: dict[datetime.date, int]) -> list[dict[str, Any]]:
-    by_month = {_as_date(month).replace(day=1): n for month, n in joins.items()}
     rows = []
     total = before
     for i in range(GROWTH_MONTHS):
         month = _month_start(start, -i)
-        joined = by_month.get(month, 0)
+        joined = joins.get(month, 0)
         total += joined
         label = month.strftime("%b")
         if i == 0 or month.month == 1:
@@ -217,7 +211,6 @@ def _week_rows(start: datetime.date, attendance_since: datetime.date,
         rows.append({"week": monday, "label": f"{monday.day} {monday.strftime('%b')}", "service": 0, "groups": 0})
     last_4w = 0
     for day, service, groups in per_day:
-        day = _as_date(day)
         row = rows[(day - start).days // 7]
         row["service"] += service
         row["groups"] += groups

@@ -14,10 +14,11 @@ is always computed against committed rows.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 
 from django.apps import apps as global_apps
 from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F
 
 from .models import Attendance, AttendanceDay, SessionCount
 
@@ -48,14 +49,22 @@ def add(day: AttendanceDay, *, group_id: int | None, delta: int) -> None:
         SessionCount.objects.create(church_id=day.church_id, date=day.date, group_id=group_id, present=delta)
 
 
-def _member_days(church_id: int, member_id: int) -> dict[datetime.date, tuple[int, int]]:
-    return {
-        day: (service, groups) for day, service, groups in
-        Attendance.objects.filter(church_id=church_id, member_id=member_id).order_by()
-        .values("date").annotate(service=Count("id", filter=Q(group__isnull=True)),
-                                 groups=Count("id", filter=Q(group__isnull=False)))
-        .values_list("date", "service", "groups")
-    }
+Sessions = Mapping[tuple[datetime.date, int | None], int]  # people present per (date, group id or None)
+
+
+def days_of(sessions: Sessions) -> dict[datetime.date, tuple[int, int]]:
+    """(service, groups) per date: the sessions' counts summed by date."""
+    days: dict[datetime.date, tuple[int, int]] = {}
+    for (day, group_id), n in sessions.items():
+        service, groups = days.get(day, (0, 0))
+        days[day] = (service + n, groups) if group_id is None else (service, groups + n)
+    return days
+
+
+def _member_sessions(church_id: int, member_id: int) -> dict[tuple[datetime.date, int | None], int]:
+    # One record per member and session (the attendance constraints): each counts 1.
+    return dict.fromkeys(
+        Attendance.objects.filter(church_id=church_id, member_id=member_id).values_list("date", "group_id"), 1)
 
 
 def _lock_days(church_id: int, dates) -> list[AttendanceDay]:
@@ -68,37 +77,25 @@ def lock_member_days(church_id: int, member_id: int) -> None:
     """Lock the days a member has records on; member_delete calls this before it locks the
     member's row. A checklist save holds its day's lock while its inserts take a key-share lock
     on the member's row: locking the member first and the days after could wait in a circle."""
-    _lock_days(church_id, _member_days(church_id, member_id))
+    _lock_days(church_id, {day for day, _ in _member_sessions(church_id, member_id)})
 
 
 def member_deleted(church_id: int, member_id: int) -> None:
     """Take a member's records off the days and sessions they were present at: call with the
     member's row locked (no record for them can be added meanwhile), before the delete."""
-    per_day = _member_days(church_id, member_id)
+    sessions = _member_sessions(church_id, member_id)
+    per_day = days_of(sessions)
     days = _lock_days(church_id, per_day)
     for day in days:
         service, groups = per_day[day.date]
         day.service -= service
         day.groups -= groups
     AttendanceDay.objects.bulk_update(days, ["service", "groups"], batch_size=500)
-    sessions = set(Attendance.objects.filter(church_id=church_id, member_id=member_id)
-                   .values_list("date", "group_id"))
     counts = [c for c in SessionCount.objects.filter(church_id=church_id, date__in=list(per_day))
               if (c.date, c.group_id) in sessions]
     for count in counts:
-        count.present -= 1  # one record per member and session (the attendance constraints)
+        count.present -= 1
     SessionCount.objects.bulk_update(counts, ["present"], batch_size=500)
-
-
-def computed_days(church_id: int, *, apps=global_apps) -> dict[datetime.date, tuple[int, int]]:
-    """(service, groups) per date, as the attendance table says."""
-    model = apps.get_model("attendance", "Attendance")
-    rows = (
-        model.objects.filter(church_id=church_id).order_by().values("date")
-        .annotate(service=Count("id", filter=Q(group__isnull=True)), groups=Count("id", filter=Q(group__isnull=False)))
-        .values_list("date", "service", "groups")
-    )
-    return {day: (service, groups) for day, service, groups in rows}
 
 
 def computed_sessions(church_id: int, *, apps=global_apps) -> dict[tuple[datetime.date, int | None], int]:
@@ -108,52 +105,64 @@ def computed_sessions(church_id: int, *, apps=global_apps) -> dict[tuple[datetim
     return {(row["date"], row["group_id"]): row["n"] for row in rows}
 
 
-def rebuild_church(church_id: int, *, apps=global_apps) -> None:
+def store(church_id: int, sessions: Sessions) -> None:
+    """Replace the church's days and sessions with these counts (`rebuild_church`, and
+    seed_demo with the counts of the rows it generated)."""
+    with transaction.atomic():
+        _store_days(church_id, days_of(sessions), global_apps)
+        _store_sessions(church_id, sessions, global_apps)
+
+
+def rebuild_church(church_id: int) -> None:
     """Recompute the church's days and sessions from its attendance records
     (members.tallies.rebuild_church calls this inside its transaction, with the church's row locked)."""
-    with transaction.atomic():
-        rebuild_days(church_id, apps=apps)
-        rebuild_sessions(church_id, apps=apps)
+    store(church_id, computed_sessions(church_id))
 
 
 def rebuild_days(church_id: int, *, apps=global_apps) -> None:
-    """The days' half of `rebuild_church` (the migration that created them runs it alone)."""
-    model = apps.get_model("attendance", "AttendanceDay")
-    with transaction.atomic():
-        model.objects.filter(church_id=church_id).delete()
-        model.objects.bulk_create([
-            model(church_id=church_id, date=day, service=service, groups=groups)
-            for day, (service, groups) in sorted(computed_days(church_id, apps=apps).items())
-        ], batch_size=1000)
+    """The days alone, for the migration that created them (sessions came later)."""
+    _store_days(church_id, days_of(computed_sessions(church_id, apps=apps)), apps)
 
 
 def rebuild_sessions(church_id: int, *, apps=global_apps) -> None:
-    """The sessions' half of `rebuild_church` (the migration that created them runs it alone)."""
+    """The sessions alone, for the migration that created them."""
+    _store_sessions(church_id, computed_sessions(church_id, apps=apps), apps)
+
+
+def _store_days(church_id: int, days: Mapping[datetime.date, tuple[int, int]], apps) -> None:
+    model = apps.get_model("attendance", "AttendanceDay")
+    model.objects.filter(church_id=church_id).delete()
+    model.objects.bulk_create([
+        model(church_id=church_id, date=day, service=service, groups=groups)
+        for day, (service, groups) in sorted(days.items())
+    ], batch_size=1000)
+
+
+def _store_sessions(church_id: int, sessions: Sessions, apps) -> None:
     model = apps.get_model("attendance", "SessionCount")
-    with transaction.atomic():
-        model.objects.filter(church_id=church_id).delete()
-        model.objects.bulk_create([
-            model(church_id=church_id, date=day, group_id=group_id, present=n)
-            for (day, group_id), n in computed_sessions(church_id, apps=apps).items()
-        ], batch_size=1000)
+    model.objects.filter(church_id=church_id).delete()
+    model.objects.bulk_create([
+        model(church_id=church_id, date=day, group_id=group_id, present=n) for (day, group_id), n in sessions.items()
+    ], batch_size=1000)
 
 
 def drift(church_id: int) -> int:
     """How many dates' and sessions' stored counts differ from the records (0 when exact)."""
-    stored = {
+    counted = computed_sessions(church_id)
+    stored_days = {
         day: (service, groups) for day, service, groups in
         AttendanceDay.objects.filter(church_id=church_id).exclude(service=0, groups=0)
         .values_list("date", "service", "groups")
     }
-    computed = computed_days(church_id)
-    days = sum(1 for day in set(stored) | set(computed) if stored.get(day, (0, 0)) != computed.get(day, (0, 0)))
+    counted_days = days_of(counted)
     stored_sessions = {
         (day, group_id): n for day, group_id, n in
         SessionCount.objects.filter(church_id=church_id).exclude(present=0).values_list("date", "group_id", "present")
     }
-    counted = computed_sessions(church_id)
-    return days + sum(1 for key in set(stored_sessions) | set(counted)
-                      if stored_sessions.get(key, 0) != counted.get(key, 0))
+    return (sum(1 for day in set(stored_days) | set(counted_days)
+                if stored_days.get(day, (0, 0)) != counted_days.get(day, (0, 0)))
+            + sum(1 for key in set(stored_sessions) | set(counted)
+                  if stored_sessions.get(key, 0) != counted.get(key, 0)))
 
 
 def per_day(church_id: int, start: datetime.date, end: datetime.date) -> list[tuple[datetime.date, int, int]]:

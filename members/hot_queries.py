@@ -28,11 +28,23 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from analytics.selectors import ACTIVE_STATUSES, GROWTH_MONTHS, NEW_MEMBER_DAYS, _month_start
 from attendance import tallies as attendance_tallies
 from attendance.models import Attendance
+from attendance.selectors import SESSIONS_PER_PAGE, attendance_session_rows
 
 from . import tallies
 from .models import Church, Group, Member, Membership
+from .selectors import (
+    MAX_PAGE_JUMP,
+    MEMBER_ROW_FIELDS,
+    ROSTER_ROW_FIELDS,
+    MemberCursor,
+    _seek,
+    member_offset_rows,
+    member_search_first_page,
+    member_search_total,
+)
 
 PER_PAGE = 50
 DEEP_PAGE = 1000
@@ -72,8 +84,6 @@ class HotContext:
     @property
     def jump_page(self) -> int:
         """The deepest page a typed `?page=N` reads by OFFSET (the app caps jumps at MAX_PAGE_JUMP)."""
-        from .selectors import MAX_PAGE_JUMP
-
         return min(self.deep_page, MAX_PAGE_JUMP)
 
     @classmethod
@@ -134,31 +144,12 @@ def _members(ctx: HotContext):
     return Member.objects.for_church(ctx.church)
 
 
-def _member_fields() -> tuple[str, ...]:
-    try:
-        from .selectors import MEMBER_ROW_FIELDS
-    except ImportError:  # pragma: no cover
-        return ("id", "first_name", "last_name", "email", "phone", "status", "joined_on")
-    return MEMBER_ROW_FIELDS
-
-
-def _roster_fields() -> tuple[str, ...]:
-    try:
-        from .selectors import ROSTER_ROW_FIELDS
-    except ImportError:  # pragma: no cover
-        return ("member_id", "member__first_name", "member__last_name", "member__email", "member__status",
-                "role", "joined_on")
-    return ROSTER_ROW_FIELDS
-
-
 DIRECTORY_ORDER = ("last_name", "first_name", "id")
 
 
 def directory_page(ctx: HotContext, page: int) -> list[dict]:
     """Page `page` as member_list_page reads a typed `?page=N` (and page 1 when not cached): PER_PAGE
     + 1 rows (the extra one tells whether a next page exists), ids by OFFSET, then those rows."""
-    from .selectors import member_offset_rows
-
     return member_offset_rows(church=ctx.church, q="", offset=(page - 1) * PER_PAGE)
 
 
@@ -167,19 +158,8 @@ def directory_page_keyset(ctx: HotContext) -> list[dict]:
     cursor's row), so the audit shows the SQL of the page and not a copy of it."""
     assert ctx.keyset_after is not None
     last_name, first_name, member_id = ctx.keyset_after
-    try:
-        from .selectors import MemberCursor, _seek
-    except ImportError:  # pragma: no cover - only while the selectors are being written
-        from django.db.models import BooleanField
-        from django.db.models.expressions import RawSQL
-
-        condition = RawSQL('("members_member"."last_name", "members_member"."first_name", "members_member"."id") '
-                           "> (%s, %s, %s)", (last_name, first_name, member_id), output_field=BooleanField())
-        qs = _members(ctx).filter(condition).order_by(*DIRECTORY_ORDER)
-    else:
-        cursor = MemberCursor(last_name=last_name, first_name=first_name, id=member_id, number=ctx.deep_page)
-        qs = _seek(_members(ctx), cursor, forward=True)
-    return list(qs.values(*_member_fields())[:PER_PAGE + 1])
+    cursor = MemberCursor(last_name=last_name, first_name=first_name, id=member_id, number=ctx.deep_page)
+    return list(_seek(_members(ctx), cursor, forward=True).values(*MEMBER_ROW_FIELDS)[:PER_PAGE + 1])
 
 
 def directory_count(ctx: HotContext) -> int:
@@ -193,35 +173,18 @@ def directory_count_rows(ctx: HotContext) -> int:
 
 def search_page(ctx: HotContext) -> tuple[list[dict], int, bool]:
     """The searched first page as member_list_page reads it: its rows and bounded total together."""
-    from .selectors import member_search_first_page
-
     return member_search_first_page(church=ctx.church, q=ctx.search)
 
 
 def search_count(ctx: HotContext) -> tuple[int, bool]:
     """The bounded count that Next and numbered search pages show (the first page has its own)."""
-    from .selectors import member_search_total
-
     return member_search_total(church=ctx.church, q=ctx.search)
 
 
 def group_roster(ctx: HotContext) -> list[dict]:
     qs = Membership.objects.filter(group=ctx.group).order_by("role", "member__last_name", "member__first_name",
                                                             "member_id")
-    return list(qs.values(*_roster_fields())[:PER_PAGE])
-
-
-def _dashboard_constants() -> tuple[tuple[str, ...], int, int]:
-    try:
-        from analytics.selectors import ACTIVE_STATUSES, GROWTH_MONTHS, NEW_MEMBER_DAYS
-    except ImportError:  # pragma: no cover
-        return ("regular", "member"), 30, 12
-    return tuple(ACTIVE_STATUSES), NEW_MEMBER_DAYS, GROWTH_MONTHS
-
-
-def _month_start(day: datetime.date, months_back: int) -> datetime.date:
-    index = day.year * 12 + day.month - 1 - months_back
-    return datetime.date(index // 12, index % 12 + 1, 1)
+    return list(qs.values(*ROSTER_ROW_FIELDS)[:PER_PAGE])
 
 
 def dashboard_member_figures(ctx: HotContext) -> list[tuple]:
@@ -234,11 +197,10 @@ def dashboard_member_figures(ctx: HotContext) -> list[tuple]:
 def dashboard_member_figures_rows(ctx: HotContext) -> tuple:
     """The same figures from the member rows: the three aggregates the dashboard ran before the
     tallies (by status / active / before the growth window, joins per month, people in groups)."""
-    active, new_days, months = _dashboard_constants()
-    growth_start = _month_start(ctx.today, months - 1)
+    growth_start = _month_start(ctx.today, GROWTH_MONTHS - 1)
     counts = _members(ctx).order_by().aggregate(
         total=Count("id"),
-        active=Count("id", filter=Q(status__in=active)),
+        active=Count("id", filter=Q(status__in=ACTIVE_STATUSES)),
         before_growth=Count("id", filter=Q(joined_on__lt=growth_start)),
         **{f"status_{s}": Count("id", filter=Q(status=s)) for s in Member.Status.values},
     )
@@ -254,8 +216,7 @@ def dashboard_member_figures_rows(ctx: HotContext) -> tuple:
 
 
 def new_members_30d(ctx: HotContext) -> int:
-    _, new_days, _ = _dashboard_constants()
-    since = ctx.today - datetime.timedelta(days=new_days)
+    since = ctx.today - datetime.timedelta(days=NEW_MEMBER_DAYS)
     return _members(ctx).filter(joined_on__gte=since, joined_on__lte=ctx.today).count()
 
 
@@ -288,8 +249,6 @@ def attendance_by_date_rows(ctx: HotContext) -> list[tuple]:
 
 def attendance_sessions(ctx: HotContext) -> list[dict]:
     """The first page of /attendance/ as attendance_sessions reads it (one row more than a page)."""
-    from attendance.selectors import SESSIONS_PER_PAGE, attendance_session_rows
-
     return list(attendance_session_rows(church=ctx.church)[:SESSIONS_PER_PAGE + 1])
 
 

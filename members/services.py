@@ -330,7 +330,8 @@ def group_update(*, group: Group, data: dict) -> Group:
     if group.archived != was_archived:
         tallies.group_membership_changed(
             church_id=group.church_id, joined=not group.archived, exclude_group_id=group.pk,
-            member_ids=Membership.objects.filter(group=group).values_list("member_id", flat=True),
+            rows=tallies.lock_members(
+                group.church_id, Membership.objects.filter(group=group).values_list("member_id", flat=True)),
         )
     _group_changed(group.church_id)
     return group
@@ -370,8 +371,8 @@ def membership_add(*, church: Church, group: Group, member_id: int,
     except IntegrityError:
         raise ValidationError(f"{member.full_name} is already in {group.name}.") from None
     Group.objects.filter(pk=group.pk).update(member_count=F("member_count") + 1)
-    tallies.group_membership_changed(church_id=church.id, member_ids=[member.pk], joined=True,
-                                     exclude_group_id=group.pk)
+    tallies.group_membership_changed(church_id=church.id, rows=[(member.pk, member.status, member.joined_on)],
+                                     joined=True, exclude_group_id=group.pk)
     _group_changed(church.id)
     return membership
 
@@ -381,13 +382,13 @@ def membership_remove(*, membership: Membership) -> None:
     """Take a member out of a group (their past attendance stays)."""
     group = membership.group
     archived = _locked_group(group)
-    tallies.lock_members(group.church_id, [membership.member_id])
+    locked = tallies.lock_members(group.church_id, [membership.member_id])
     deleted, _ = Membership.objects.filter(pk=membership.pk).delete()
     if deleted:  # not already removed by someone else
         Group.objects.filter(pk=group.pk).update(member_count=F("member_count") - 1)
         if not archived:
-            tallies.group_membership_changed(church_id=group.church_id, member_ids=[membership.member_id],
-                                             joined=False, exclude_group_id=group.pk)
+            tallies.group_membership_changed(church_id=group.church_id, rows=locked, joined=False,
+                                             exclude_group_id=group.pk)
     _group_changed(group.church_id)
 
 

@@ -98,16 +98,16 @@ def lock_members(church_id: int, member_ids: Iterable[int]) -> list[tuple[int, s
     )
 
 
-def group_membership_changed(*, church_id: int, member_ids: Iterable[int], joined: bool,
+def group_membership_changed(*, church_id: int, rows: list[tuple[int, str, datetime.date]], joined: bool,
                              exclude_group_id: int | None) -> None:
-    """Members (their rows locked) joined or left current groups as a whole: those for whom it
-    decides "in a group" move bucket. `exclude_group_id` is the group that changed; whether
-    they are in another current group is what decides.
+    """Members joined or left current groups as a whole: those for whom it decides "in a
+    group" move bucket. `rows` are their (id, status, joined_on) as `lock_members` returned
+    them (locked before the membership changed); `exclude_group_id` is the group that changed,
+    and whether they are in another current group is what decides.
 
     Called after a membership is added to or removed from a current group, and when a group is
     archived or brought back (then for its whole roster).
     """
-    rows = lock_members(church_id, member_ids)
     elsewhere = in_current_group([r[0] for r in rows], exclude_group_id=exclude_group_id)
     deltas: Counter[Bucket] = Counter()
     for member_id, status, joined_on in rows:
@@ -168,7 +168,7 @@ def _as_date(value: datetime.date | datetime.datetime) -> datetime.date:
     return value.date() if isinstance(value, datetime.datetime) else value
 
 
-def rebuild_church(church_id: int, *, apps=global_apps) -> None:
+def rebuild_church(church_id: int) -> None:
     """Recompute the church's MemberTally rows, group sizes and attendance days from the source
     tables, in one transaction.
 
@@ -179,11 +179,12 @@ def rebuild_church(church_id: int, *, apps=global_apps) -> None:
     """
     from attendance import tallies as attendance_tallies  # attendance imports members: import late
 
-    Church = apps.get_model("members", "Church")
+    from .models import Church
+
     with transaction.atomic():
         list(Church.objects.select_for_update().filter(pk=church_id).values_list("id"))
-        rebuild_members(church_id, apps=apps)
-        attendance_tallies.rebuild_church(church_id, apps=apps)
+        rebuild_members(church_id)
+        attendance_tallies.rebuild_church(church_id)
 
 
 def rebuild_members(church_id: int, *, apps=global_apps) -> None:
@@ -191,15 +192,21 @@ def rebuild_members(church_id: int, *, apps=global_apps) -> None:
     that created them runs it for every church)."""
     Group = apps.get_model("members", "Group")
     Membership = apps.get_model("members", "Membership")
-    MemberTally = apps.get_model("members", "MemberTally")
     with transaction.atomic():
-        MemberTally.objects.filter(church_id=church_id).delete()
-        MemberTally.objects.bulk_create([
-            MemberTally(church_id=church_id, status=status, joined_month=month, in_group=in_group, total=n)
-            for (status, month, in_group), n in sorted(computed_buckets(church_id, apps=apps).items())
-        ], batch_size=1000)
+        store_buckets(church_id, computed_buckets(church_id, apps=apps), apps=apps)
         size = Membership.objects.filter(group=OuterRef("pk")).order_by().values("group").annotate(n=Count("*"))
         Group.objects.filter(church_id=church_id).update(member_count=Coalesce(Subquery(size.values("n")), 0))
+
+
+def store_buckets(church_id: int, buckets: Mapping[Bucket, int], *, apps=global_apps) -> None:
+    """Replace the church's MemberTally rows with `buckets` (rebuild_members, and seed_demo with
+    the counts of the rows it generated)."""
+    MemberTally = apps.get_model("members", "MemberTally")
+    MemberTally.objects.filter(church_id=church_id).delete()
+    MemberTally.objects.bulk_create([
+        MemberTally(church_id=church_id, status=status, joined_month=month, in_group=in_group, total=n)
+        for (status, month, in_group), n in sorted(buckets.items()) if n
+    ], batch_size=1000)
 
 
 def drift(church_id: int) -> dict[str, int]:

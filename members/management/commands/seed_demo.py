@@ -31,9 +31,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from attendance.models import Attendance, AttendanceDay, SessionCount
+from attendance import tallies as attendance_tallies
+from attendance.models import Attendance
 from members import hot_queries, tallies
-from members.models import Church, Group, Member, MemberTally, Membership, User
+from members.models import Church, Group, Member, Membership, User
 
 DEFAULT_PASSWORD = "flock-demo-password"
 ATTENDANCE_ROW_BUDGET = 3_000_000
@@ -446,22 +447,10 @@ class Command(BaseCommand):
         in_group = {pos for gid, _, archived in groups if not archived for pos in rosters.get(gid, ())}
         buckets = Counter(tallies.bucket(status, joined, pos in in_group)
                           for pos, (status, joined, _, _) in enumerate(people))
-        MemberTally.objects.bulk_create([
-            MemberTally(church_id=church.id, status=status, joined_month=month, in_group=grouped, total=n)
-            for (status, month, grouped), n in buckets.items()
-        ], batch_size=2000)
+        tallies.store_buckets(church.id, buckets)
         Group.objects.bulk_update([Group(id=gid, member_count=len(rosters.get(gid, ()))) for gid, _, _ in groups],
                                   ["member_count"], batch_size=2000)
-        days: dict[datetime.date, list[int]] = {}
-        for (day, gid), n in sessions.items():
-            days.setdefault(day, [0, 0])[0 if gid is None else 1] += n
-        AttendanceDay.objects.bulk_create([
-            AttendanceDay(church_id=church.id, date=day, service=service, groups=grouped)
-            for day, (service, grouped) in days.items()
-        ], batch_size=2000)
-        SessionCount.objects.bulk_create([
-            SessionCount(church_id=church.id, date=day, group_id=gid, present=n) for (day, gid), n in sessions.items()
-        ], batch_size=2000)
+        attendance_tallies.store(church.id, sessions)
 
     @staticmethod
     def _birth_date(rng: random.Random) -> datetime.date | None:
