@@ -78,6 +78,8 @@ def _stat(page, name: str) -> int:
 
 
 def test_staff_adds_a_member_and_the_dashboard_counts_them(browser, live_server, grace_staff, tmp_path):
+    from django.db import connections
+
     from members.models import Member
 
     context = browser.new_context(base_url=live_server.url)
@@ -115,3 +117,7 @@ def test_staff_adds_a_member_and_the_dashboard_counts_them(browser, live_server,
         assert (tmp_path / "dashboard.png").stat().st_size > 0
     finally:
         context.close()
+        # The ORM lookup above, made while Playwright's sync API is running, opened a database
+        # connection the test database's teardown does not close; left open, it kept
+        # test_flock from being dropped ("being accessed by other users").
+        connections.close_all()
