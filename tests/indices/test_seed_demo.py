@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import re
+from unittest import mock
 
+import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import Count
-from django.test import override_settings
+from django.test import TransactionTestCase, override_settings
+from django.utils import timezone
 
 from attendance.models import Attendance, AttendanceDay, SessionCount
+from members.management.commands import seed_demo
 from members.models import Church, Group, Member, MemberTally, Membership, User
 from members.validators import E164
 from tests.base import FlockTestCase
@@ -141,3 +146,58 @@ class SeedDemoTestCase(FlockTestCase):
         with self.assertRaisesMessage(CommandError, "--members cannot be negative"):
             call_command("seed_demo", "--members", "-5", stdout=io.StringIO())
         self.assertEqual(Church.objects.count(), 2)
+
+    def test_it_rejects_a_job_count_below_one(self):
+        with self.assertRaisesMessage(CommandError, "--jobs must be at least 1"):
+            call_command("seed_demo", "--jobs", "0", stdout=io.StringIO())
+
+    def test_it_writes_member_rows_for_copy_as_the_generic_formatter_would(self):
+        now = timezone.now()
+        rows = [
+            (3, "Ann", "O'Neil", "ann.oneil1@example.org", "+15552220101", "member", datetime.date(2024, 2, 29),
+             None, now, now),
+            (3, "Tab\there", "Back\\slash", "new\nline", "", "visitor", datetime.date(2020, 1, 1),
+             datetime.date(1990, 5, 17), now, now + datetime.timedelta(seconds=5)),
+        ]
+        for row in rows:
+            self.assertEqual(seed_demo._member_copy_line(row), seed_demo._copy_line(row))
+
+
+@pytest.mark.postgres
+@override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])
+class ParallelSeedTestCase(TransactionTestCase):
+    """Several processes seeding at once (each its own connection, committing its churches)
+    make the same data as one, and counters that match it."""
+
+    def seed(self, jobs: int) -> list[Church]:
+        before = set(Church.objects.values_list("id", flat=True))
+        call_command("seed_demo", "--churches", "4", "--members", "2000", "--seed", "9", "--weeks", "6",
+                     "--jobs", str(jobs), stdout=io.StringIO(), stderr=io.StringIO())
+        return list(Church.objects.exclude(id__in=before).order_by("id"))
+
+    @staticmethod
+    def contents(church: Church) -> dict[str, list]:
+        return {
+            "members": sorted(Member.objects.filter(church=church).values_list(
+                "first_name", "last_name", "email", "phone", "status", "joined_on", "birth_date")),
+            "groups": sorted(Group.objects.filter(church=church).values_list("name", "kind", "archived", "member_count")),
+            "memberships": sorted(Membership.objects.filter(group__church=church).values_list(
+                "group__name", "member__email", "member__first_name", "role", "joined_on")),
+            "attendance": sorted((email, first, group or "", day) for email, first, group, day in Attendance.objects
+                                 .filter(church=church).values_list("member__email", "member__first_name",
+                                                                    "group__name", "date")),
+        }
+
+    def test_it_seeds_the_same_churches_with_two_processes_as_with_one(self):
+        with mock.patch.object(seed_demo.Command, "_seed_in_parallel", autospec=True,
+                               side_effect=seed_demo.Command._seed_in_parallel) as parallel:
+            together = self.seed(jobs=2)
+        self.assertEqual(parallel.call_count, 1)
+        self.assertEqual(parallel.call_args.args[2], 2)
+        alone = self.seed(jobs=1)
+
+        self.assertEqual(len(together), 4)
+        for a, b in zip(together, alone):
+            self.assertEqual(self.contents(a), self.contents(b))
+        self.assertEqual(Member.objects.count(), 4000)
+        call_command("rebuild_tallies", "--check", stdout=io.StringIO())  # raises when a counter is off
