@@ -64,7 +64,9 @@ CRITICAL_INDEXES = (MEMBER_NAME_INDEX, MEMBER_JOINED_INDEX, MEMBER_STATUS_INDEX)
 # PostgreSQL only (GIN, pg_trgm + btree_gin, members/migrations/0004_search_trigram_by_church.py):
 # (church_id, UPPER(first_name || ' ' || last_name || ' ' || email) gin_trgm_ops), what the search compares.
 MEMBER_SEARCH_INDEX = "member_church_search_trgm"
-TRIGRAM_INDEXES = (MEMBER_SEARCH_INDEX,)
+# (church_id, phone gin_trgm_ops): phone-like searches (members/migrations/0005_phone_search_trigram_by_church.py).
+MEMBER_PHONE_INDEX = "member_church_phone_trgm"
+TRIGRAM_INDEXES = (MEMBER_SEARCH_INDEX, MEMBER_PHONE_INDEX)
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class HotContext:
     church: Church
     group: Group | None
     search: str
+    phone_search: str  # digits from the middle of a member's phone, typed as staff type them
     deep_page: int
     today: datetime.date
     date_from: datetime.date  # attendance range: the dashboard's 12 weeks
@@ -99,6 +102,11 @@ class HotContext:
             # as someone typing would; deterministic for a given data set.
             last = Member.objects.for_church(church).order_by("id").values_list("last_name", flat=True).first()
             search = re.sub(r"[^a-z]", "", (last or "smith").lower())[:5] or "smith"
+        # Five digits from the middle of a real number ("+15552220101" -> "555 22"): what staff
+        # type from a caller ID or a note, with the space they would leave in.
+        phone = Member.objects.for_church(church).exclude(phone="").order_by("id").values_list("phone", flat=True).first()
+        digits = re.sub(r"\D", "", phone or "")[-10:-3] or "55512"
+        phone_search = f"{digits[:3]} {digits[3:5]}".strip()
         total = Member.objects.for_church(church).count()
         pages = max(1, -(-total // PER_PAGE))
         deep = min(deep_page, pages)
@@ -110,7 +118,7 @@ class HotContext:
         today = timezone.localdate()
         monday = today - datetime.timedelta(days=today.weekday())
         return cls(
-            church=church, group=group, search=search, deep_page=deep, today=today,
+            church=church, group=group, search=search, phone_search=phone_search, deep_page=deep, today=today,
             date_from=monday - datetime.timedelta(weeks=11), keyset_after=keyset_after,
         )
 
@@ -174,6 +182,11 @@ def directory_count_rows(ctx: HotContext) -> int:
 def search_page(ctx: HotContext) -> tuple[list[dict], int, bool]:
     """The searched first page as member_list_page reads it: its rows and bounded total together."""
     return member_search_first_page(church=ctx.church, q=ctx.search)
+
+
+def search_phone(ctx: HotContext) -> tuple[list[dict], int, bool]:
+    """A phone-like search's first page (its digits against the stored E.164 numbers)."""
+    return member_search_first_page(church=ctx.church, q=ctx.phone_search)
 
 
 def search_count(ctx: HotContext) -> tuple[int, bool]:
@@ -285,6 +298,10 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
              search_count, (MEMBER_SEARCH_INDEX,),
              notes="COUNT(*) of at most 1,001 matches, from member_church_search_trgm inside the church; "
                    "SQLite: the church's members are tested until 1,001 match"),
+    HotQuery("search_phone", "Member search by phone digits, first page", "/members/?q=555 12",
+             search_phone, (MEMBER_PHONE_INDEX,),
+             notes="phone LIKE '%<digits>%' from member_church_phone_trgm inside the church; rows and the "
+                   "bounded total in one statement, as for a name"),
     HotQuery("group_roster", "Group roster, leaders first, by name", "/groups/<id>/ (group_with_roster_page)",
              group_roster, (MEMBERSHIP_GROUP_INDEX,),
              no_seq_scan=("members_member", "members_membership"), needs_group=True,

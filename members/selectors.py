@@ -142,7 +142,9 @@ def member_search_filter(q: str) -> Q:
     """Every word of `q` must match the first name, last name, email or phone.
 
     A phone-like query ("555-123 45", "+1 (555)") is matched on its digits, since phones
-    are stored in E.164 and staff type them any way they like.
+    are stored in E.164 and staff type them any way they like. On PostgreSQL the words are
+    looked up in member_church_search_trgm and the digits in member_church_phone_trgm, both
+    inside the church (member_search_qs).
     """
     if _PHONE_CHARS.match(q):
         digits = _phone_digits(q)

@@ -177,7 +177,8 @@ def write_report(data: dict, *, report: str = "queries") -> None:
         "",
         f"Measured {data['measured_at']} by `scripts/bench_queries.py` on PostgreSQL {data['postgres']}, "
         f"{data['members_total']:,} members in {data['churches']} churches; church `{data['church']}` "
-        f"({data['church_members']:,} members, search `{data['search']}`, deep page {data['deep_page']}). "
+        f"({data['church_members']:,} members, search `{data['search']}`, phone search "
+        f"`{data.get('phone_search', '-')}`, deep page {data['deep_page']}). "
         f"Median of {data['runs']} runs through the ORM (ms: the page's own call, Python and the round trip "
         f"included); database ms is PostgreSQL's execution time of the same SQL (EXPLAIN ANALYZE, one run); the "
         f"index column is what EXPLAIN ANALYZE showed after. Rows marked * read the per-church counters (members/tallies.py) after, and aggregated the "
@@ -242,7 +243,7 @@ def main() -> int:
         print("No church: run with --seed (or manage.py seed_demo) first.", file=sys.stderr)
         return 2
     ctx = hot_queries.HotContext.for_church(church)
-    log(f"church {church.slug}: search {ctx.search!r}, deep page {ctx.deep_page}")
+    log(f"church {church.slug}: search {ctx.search!r}, phone search {ctx.phone_search!r}, deep page {ctx.deep_page}")
 
     # Back to where both apps started: no critical indices, no attendance index, no counters.
     attendance_target = members_target = "0001_initial"
@@ -275,6 +276,7 @@ def main() -> int:
         "church": church.slug,
         "church_members": Member.objects.for_church(church).count(),
         "search": ctx.search,
+        "phone_search": ctx.phone_search,
         "deep_page": ctx.deep_page,
         "runs": args.runs,
         "before": before,

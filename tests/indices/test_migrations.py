@@ -1,5 +1,6 @@
-"""The members index migrations are reversible, on either database: 0002_add_critical_indices and
-0004_search_trigram_by_church (whose index needs 0002's pg_trgm, so 0002 goes back after it).
+"""The members index migrations are reversible, on either database: 0002_add_critical_indices,
+0004_search_trigram_by_church and 0005_phone_search_trigram_by_church (whose indices need 0002's
+pg_trgm, so 0002 goes back after them).
 
 A TransactionTestCase (not FlockTestCase): CREATE/DROP INDEX CONCURRENTLY cannot run inside the
 transaction a TestCase wraps each test in. The migrations are unapplied and applied on their own
@@ -16,6 +17,7 @@ from members import hot_queries
 
 NODE = ("members", "0002_add_critical_indices")
 SEARCH_NODE = ("members", "0004_search_trigram_by_church")
+PHONE_NODE = ("members", "0005_phone_search_trigram_by_church")
 FK_INDEX_COLUMNS = {"members_member": "church_id", "members_group": "church_id", "members_membership": "group_id"}
 # 0002's trigram indices, one per column; 0004 replaces them with hot_queries.MEMBER_SEARCH_INDEX.
 COLUMN_TRIGRAM_INDEXES = ("member_first_name_trgm", "member_last_name_trgm", "member_email_trgm")
@@ -63,6 +65,7 @@ class IndexMigrationsTestCase(TransactionTestCase):
         self.unapplied.remove(node)
 
     def test_it_migrates_the_critical_indices_back_and_forward(self):
+        self.unapply(PHONE_NODE)
         self.unapply(SEARCH_NODE)
         self.unapply(NODE)
         names = set(member_indexes())
@@ -81,6 +84,7 @@ class IndexMigrationsTestCase(TransactionTestCase):
             self.assertFalse(single_column_fk_index(table, column), f"{table}.{column} index still there")
 
     def test_it_replaces_the_column_trigram_indices_with_one_inside_the_church_and_back(self):
+        self.unapply(PHONE_NODE)  # its index needs 0004's btree_gin
         self.unapply(SEARCH_NODE)
         names = set(member_indexes())
         self.assertNotIn(hot_queries.MEMBER_SEARCH_INDEX, names)
@@ -101,6 +105,19 @@ class IndexMigrationsTestCase(TransactionTestCase):
             # Led by the church, so one church's matches are all the index scan returns; no pending list.
             self.assertIn("USING gin (church_id, upper(", definition)
             self.assertIn("gin_trgm_ops", definition)
+            self.assertIn("fastupdate=off", definition)
+
+    def test_it_adds_the_phone_trigram_index_inside_the_church_and_drops_it_again(self):
+        self.unapply(PHONE_NODE)
+        self.assertNotIn(hot_queries.MEMBER_PHONE_INDEX, set(member_indexes()))
+
+        self.apply(PHONE_NODE)
+        self.assertEqual(hot_queries.MEMBER_PHONE_INDEX in set(member_indexes()), self.postgres)
+        if self.postgres:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [hot_queries.MEMBER_PHONE_INDEX])
+                (definition,) = cursor.fetchone()
+            self.assertIn("USING gin (church_id, phone gin_trgm_ops)", definition)
             self.assertIn("fastupdate=off", definition)
 
     def has_btree_gin(self) -> bool:

@@ -44,7 +44,8 @@ class Command(BaseCommand):
         how = ("EXPLAIN (ANALYZE, BUFFERS)" if analyze else "EXPLAIN" if connection.vendor == "postgresql"
                else "EXPLAIN QUERY PLAN")
         self.stdout.write(
-            f"explain_hot_queries: church {church.slug} (search {ctx.search!r}, deep page {ctx.deep_page}, "
+            f"explain_hot_queries: church {church.slug} (search {ctx.search!r}, phone search {ctx.phone_search!r}, "
+            f"deep page {ctx.deep_page}, "
             f"group {ctx.group.name if ctx.group else '-'!r}), {connection.vendor}, {how}, "
             f"median of {opts['runs']} runs"
         )

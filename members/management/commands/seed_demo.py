@@ -185,23 +185,25 @@ class Inserter:
                 cursor.execute("SET LOCAL session_replication_role = replica")
 
     @contextlib.contextmanager
-    def batched_gin_updates(self, index: str) -> Iterator[None]:
-        """The member search's GIN index has fastupdate off (searches never read a pending list;
-        members/migrations/0004), so every row would be added to it on its own, the slowest part
-        of a big seed. For the load, new entries collect in the pending list and are merged in
-        batches (what fastupdate is for); at the end the list is merged and fastupdate is off again."""
-        present = False
+    def batched_gin_updates(self, indexes: Sequence[str]) -> Iterator[None]:
+        """The member search's GIN indices have fastupdate off (searches never read a pending list;
+        members/migrations/0004 and 0005), so every row would be added to them on its own, the
+        slowest part of a big seed. For the load, new entries collect in the pending lists and are
+        merged in batches (what fastupdate is for); at the end the lists are merged and fastupdate
+        is off again."""
+        present: list[str] = []
         if self.copy:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [index])
-                present = cursor.fetchone()[0]
-                if present:
-                    cursor.execute(f'ALTER INDEX "{index}" SET (fastupdate = on, gin_pending_list_limit = 262144)')
+                for index in indexes:
+                    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [index])
+                    if cursor.fetchone()[0]:
+                        present.append(index)
+                        cursor.execute(f'ALTER INDEX "{index}" SET (fastupdate = on)')
         try:
             yield
         finally:
-            if present:
-                with connection.cursor() as cursor:
+            with connection.cursor() as cursor:
+                for index in present:
                     cursor.execute("SELECT gin_clean_pending_list(%s::regclass)", [index])
                     cursor.execute(f'ALTER INDEX "{index}" SET (fastupdate = off)')
 
@@ -375,7 +377,7 @@ class Command(BaseCommand):
         # seeds it, nor in what order.
         tasks = [(church, size, self.rng.random()) for church, size in zip(made, sizes)]
         jobs = min(opts["jobs"] or os.cpu_count() or 1, len(tasks))
-        with self.inserter.batched_gin_updates(hot_queries.MEMBER_SEARCH_INDEX):
+        with self.inserter.batched_gin_updates(hot_queries.TRIGRAM_INDEXES):
             if jobs > 1 and self.inserter.copy and not connection.in_atomic_block:
                 self._seed_in_parallel(tasks, jobs)
             else:
