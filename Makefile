@@ -54,7 +54,7 @@ deploy:
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/flock_benchdash
 BENCH_REDIS_URL ?= redis://127.0.0.1:6379/9
 
-## make bench: first `make bench-queries` (hot queries at a million members, ~4.5 min with its seed), then the
+## make bench: first `make bench-queries` (hot queries at a million members, ~5 min with its seed), then the
 ## dashboard bench: cache off vs on, side by side in one run (~3 min; seeds 100,000 members the first
 ## time), including the staff mix from an empty cache and in the steady state. Writes docs/benchmarks.md
 ## (with a "Hot queries at a million members" section from docs/bench/queries-1m.json),
@@ -70,7 +70,7 @@ loadtest: $(VENV)/.dev
 
 BENCH_QUERIES_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/flock_bench
 ## make bench-queries: each hot query before/after the critical indices at a million members
-## (1.1M members in 201 churches; seeds them the first time, ~2.5 of its ~4.5 min); writes docs/bench/queries-1m.md
+## (1.1M members in 201 churches; seeds them the first time, ~2.5 of its ~5 min); writes docs/bench/queries-1m.md
 ## and .json (the JSON feeds the "Hot queries at a million members" section of docs/benchmarks.md).
 bench-queries: $(VENV)/.dev
 	DATABASE_URL="$(BENCH_QUERIES_DATABASE_URL)" CACHE_ASIDE=off $(PY) scripts/bench_queries.py --seed --report queries-1m

@@ -506,7 +506,8 @@ def hot_queries_1m_section(hq: dict, *, started: str) -> list[str]:
     size = (f"{members:,} members in {data.get('churches', '?')} churches" if isinstance(members, int)
             else "(data size not recorded)")
     church = (f"; the timed church `{data['church']}` has {data['church_members']:,} members (search "
-              f"`{data.get('search', '?')}`, deep page {data.get('deep_page', '?')})"
+              f"`{data.get('search', '?')}`, phone search `{data.get('phone_search', '?')}`, "
+              f"deep page {data.get('deep_page', '?')})"
               if data.get("church") and isinstance(data.get("church_members"), int) else "")
     L += [f"{when}, by `make bench-queries` (`scripts/bench_queries.py --seed --report queries-1m`, its own "
           f"database `BENCH_QUERIES_DATABASE_URL`, cache off) on PostgreSQL {data.get('postgres', '?')}: "
