@@ -222,6 +222,9 @@ def member_search_qs(*, church: Church, q: str) -> QuerySet:
     for_church's plain integer (bigint = integer) would keep the church out of the index scan:
     every church's matches would be read from the table, then filtered ("steve" at 1.1M members:
     9,925 rows read to keep the 908 of the 100,000-member church, 19 ms instead of 3.7 ms).
+    The cast lives here rather than in for_church: every other tenant query is served by btree
+    indices, for which the plain integer is as good, and the Cast adds ~0.3 ms of ORM time to
+    each (directory first page, 2.4 -> 2.7 ms).
     """
     return Member.objects.filter(church_id=Cast(Value(church.pk), BigIntegerField())).filter(member_search_filter(q))
 
