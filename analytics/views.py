@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_safe
 
 from members.access import staff_view
 
@@ -11,6 +12,7 @@ from .selectors import dashboard_fragment
 
 
 @staff_view
+@require_safe
 def dashboard(request: HttpRequest) -> HttpResponse:
     # Everything church-wide comes pre-rendered from the cache; only the page chrome
     # (user name, CSRF token, messages) is rendered per request. Warm: no SQL at all.

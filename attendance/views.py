@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import dateformat
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from members.access import get_for_church, staff_view
 from members.models import Group
@@ -39,13 +39,13 @@ def _checklist_url(date, group: Group | None, q: str = "", page: str | int | Non
     return f"{reverse('attendance_record')}?{urlencode(params)}"
 
 
-@require_GET
+@require_safe
 @staff_view
 def attendance_list(request: HttpRequest) -> HttpResponse:
     return _render_list(request, SessionForm())
 
 
-@require_GET
+@require_safe
 @staff_view
 def attendance_record(request: HttpRequest) -> HttpResponse:
     form = SessionForm(request.GET)

@@ -17,7 +17,7 @@ from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from . import prometheus, selectors, services
 from .breaker import breaker
@@ -51,7 +51,7 @@ def admin_api(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     return never_cache(wrapper)
 
 
-@require_GET
+@require_safe
 @admin_api
 def api_cache_metrics(request: HttpRequest) -> JsonResponse:
     try:
@@ -66,7 +66,7 @@ def api_cache_metrics(request: HttpRequest) -> JsonResponse:
     return JsonResponse(data)
 
 
-@require_GET
+@require_safe
 @admin_api
 def api_cache_health(request: HttpRequest) -> JsonResponse:
     result = selectors.cache_health_get()

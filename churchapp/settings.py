@@ -85,6 +85,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_prometheus",
+    "csp",
+    "security",
     "members",
     "attendance",
     "analytics",
@@ -96,11 +98,16 @@ MIDDLEWARE = [
     # SQL statements per request, by view, as flock_db_queries_total on /metrics.
     "cachemon.db_queries.DBQueryCountMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything reads a parameter or a cookie: NUL bytes are refused (400) or dropped.
+    "security.middleware.RequestGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A login attempt the throttle refused answers 429, on every login page.
+    "members.login.LoginThrottleStatusMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # After messages: an expired session's redirect to login says "please log in again".
     "members.login.SessionExpiredMiddleware",
@@ -261,7 +268,29 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
     SECURE_REFERRER_POLICY = "same-origin"
+    # The load balancer probes these over plain HTTP inside the network: no redirect to HTTPS.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp): scripts and styles only from Flock's own static files;
+# no inline script, no style attribute, no plugin, no framing. The one inline <style> allowed
+# is the stand-alone error page's (templates/_error_page.html), by its hash, so that error
+# pages render even when static files are broken (tests/security/test_headers.py checks the hash).
+ERROR_PAGE_STYLE_HASH = "'sha256-wN5L/dp8KohjkC9RdQkIcEaTm4R5Ql1B0pdyhYxNGhg='"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", ERROR_PAGE_STYLE_HASH],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 # --- Static files ---------------------------------------------------------------------
 STATIC_URL = "static/"
@@ -287,10 +316,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # A bad Host header (or another refused request: django.security.*) is one WARNING line,
+    # not an ERROR with a traceback: it is the client's mistake, not the app's.
+    "filters": {"security_warning": {"()": "security.logging.SecurityRecordsAsWarnings"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["security_warning"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.request": {"level": "ERROR"},
+        # Filtered on the logger too, before Django's own handlers of "django" see the record.
+        "django.security.DisallowedHost": {"filters": ["security_warning"]},
         "django_redis": {"level": "WARNING"},
     },
 }

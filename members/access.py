@@ -3,6 +3,13 @@
 `@staff_view` lets in only logged-in staff accounts that belong to a church and sets
 `request.church`; every read in the view then goes through a church-scoped queryset or
 selector, and another church's object id is a 404.
+
+It also holds the rules every staff page shares, so a new view cannot forget them:
+- Pages show personal data: the answer is `Cache-Control: private, no-store` (no shared
+  proxy and no browser history keeps a copy; the CSV export included).
+- A lost race is never a 500: a service that finds its row gone or changed by someone else
+  raises `ValidationError`, and a lookup of a row deleted meanwhile raises `DoesNotExist`;
+  a view that does not handle them itself answers 409 with the message (or 404).
 """
 
 from __future__ import annotations
@@ -10,10 +17,16 @@ from __future__ import annotations
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_cache_control
+from django.views.decorators.http import require_http_methods
 
 from .models import Church
+
+# Form pages: shown with GET (and HEAD, wherever GET is allowed), submitted with POST.
+form_methods = require_http_methods(["GET", "HEAD", "POST"])
 
 
 def staff_view(view):
@@ -28,7 +41,14 @@ def staff_view(view):
                 return redirect("admin:index")
             return render(request, "members/no_church.html", status=403)
         request.church = user.church
-        return view(request, *args, **kwargs)
+        try:
+            response = view(request, *args, **kwargs)
+        except ValidationError as exc:
+            response = render(request, "members/conflict.html", {"problems": exc.messages}, status=409)
+        except ObjectDoesNotExist:
+            raise Http404("It was deleted in the meantime.") from None
+        patch_cache_control(response, private=True, no_store=True)
+        return response
 
     return wrapper
 

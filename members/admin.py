@@ -13,6 +13,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from cachemon import cache_aside, keys
 
 from . import tallies
+from .login import ThrottledAdminAuthenticationForm
 from .models import Church, Group, Member, Membership, User
 
 
@@ -54,6 +55,11 @@ class InvalidatingAdmin(admin.ModelAdmin):
         church_ids = set(queryset.order_by().values_list(self.church_lookup, flat=True).distinct())
         super().delete_queryset(request, queryset)
         self._invalidate(church_ids)
+
+
+# The admin's login goes through the same throttle as the staff login (members.login): its
+# form says "too many failed attempts" and the backend refuses locked-out accounts anyway.
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 
 @admin.register(Church)

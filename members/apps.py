@@ -6,4 +6,4 @@ class MembersConfig(AppConfig):
     verbose_name = "Churches and members"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects the cache invalidation receivers)
+        from . import login, signals  # noqa: F401  (connect the throttle's and the cache invalidation's receivers)

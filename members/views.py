@@ -13,11 +13,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 
 from . import selectors, services
-from .access import get_for_church, staff_view
+from .access import form_methods, get_for_church, staff_view
 from .forms import GroupForm, MemberForm, MemberImportForm, MembershipRoleForm, MemberStatusForm
 from .models import Group, Member, Membership
 
@@ -74,7 +74,7 @@ def _validation_messages(exc: ValidationError) -> list[str]:
 # --- Members ---------------------------------------------------------------------------
 
 @staff_view
-@require_GET
+@require_safe
 def member_list(request: HttpRequest) -> HttpResponse:
     q = selectors.normalize_search(request.GET.get("q"))
     page = selectors.member_list_page(
@@ -115,7 +115,7 @@ def member_bulk_status(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view
-@require_http_methods(["GET", "POST"])
+@form_methods
 def member_new(request: HttpRequest) -> HttpResponse:
     form = MemberForm(_posted(request), church=request.church)
     if request.method == "POST" and form.is_valid():
@@ -131,7 +131,7 @@ def member_new(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view
-@require_GET
+@require_safe
 def member_detail(request: HttpRequest, member_id: int) -> HttpResponse:
     profile = selectors.member_profile(church=request.church, member_id=member_id,
                                        attendance_limit=ATTENDANCE_HISTORY_LIMIT)
@@ -142,7 +142,7 @@ def member_detail(request: HttpRequest, member_id: int) -> HttpResponse:
 
 
 @staff_view
-@require_http_methods(["GET", "POST"])
+@form_methods
 def member_edit(request: HttpRequest, member_id: int) -> HttpResponse:
     member = get_for_church(Member.objects, request.church, pk=member_id)
     form = MemberForm(_posted(request), church=request.church, instance=member)
@@ -159,7 +159,7 @@ def member_edit(request: HttpRequest, member_id: int) -> HttpResponse:
 
 
 @staff_view
-@require_http_methods(["GET", "POST"])
+@form_methods
 def member_delete(request: HttpRequest, member_id: int) -> HttpResponse:
     member = get_for_church(Member.objects, request.church, pk=member_id)
     if request.method == "POST":
@@ -177,7 +177,7 @@ def member_delete(request: HttpRequest, member_id: int) -> HttpResponse:
 
 
 @staff_view
-@require_http_methods(["GET", "POST"])
+@form_methods
 def member_import(request: HttpRequest) -> HttpResponse:
     form = MemberImportForm(_posted(request), request.FILES if request.method == "POST" else None)
     problems: list[str] = []
@@ -242,7 +242,7 @@ def _export_lines(rows: Iterator[tuple]) -> Iterator[str]:
 
 
 @staff_view
-@require_GET
+@require_safe
 def member_export(request: HttpRequest) -> StreamingHttpResponse:
     rows = selectors.member_export_rows(church=request.church)
     response = StreamingHttpResponse(_export_lines(rows), content_type="text/csv; charset=utf-8")
@@ -254,7 +254,7 @@ def member_export(request: HttpRequest) -> StreamingHttpResponse:
 # --- Groups ----------------------------------------------------------------------------
 
 @staff_view
-@require_GET
+@require_safe
 def group_list(request: HttpRequest) -> HttpResponse:
     archived = request.GET.get("archived") == "1"
     data = selectors.group_list(church=request.church, archived=archived,
@@ -267,7 +267,7 @@ def group_list(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view
-@require_http_methods(["GET", "POST"])
+@form_methods
 def group_new(request: HttpRequest) -> HttpResponse:
     form = GroupForm(_posted(request), church=request.church)
     if request.method == "POST" and form.is_valid():
@@ -282,7 +282,7 @@ def group_new(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view
-@require_http_methods(["GET", "POST"])
+@form_methods
 def group_edit(request: HttpRequest, group_id: int) -> HttpResponse:
     group = get_for_church(Group.objects, request.church, pk=group_id)
     form = GroupForm(_posted(request), instance=group, church=request.church)
@@ -298,7 +298,7 @@ def group_edit(request: HttpRequest, group_id: int) -> HttpResponse:
 
 
 @staff_view
-@require_GET
+@require_safe
 def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
     found = selectors.group_with_roster_page(
         church=request.church, group_id=group_id, page=selectors.parse_page(request.GET.get("page")),
