@@ -19,6 +19,9 @@ Guarantees:
   request from paying a timeout (one trial request per cooldown), and it recovers by
   itself. An invalidation that could not be delivered is retried before this process reads
   the cache again.
+- Nothing is stored for a row that does not exist: a `fetch()` answering None (an unknown
+  id, another church's id) is returned but never cached, so requests for made-up ids cannot
+  fill the cache (they cost the query they would cost with the cache off).
 - `CACHE_ASIDE=off` (settings.CACHE_ASIDE False): reads go straight to `fetch`, nothing is
   read or stored. Invalidations are still sent, so the switch can be turned back on safely.
 """
@@ -151,6 +154,8 @@ def _fill(cache, namespace: str, key: str, gen: int, fetch: Callable[[], T], ttl
         if value is not _MISSING:
             return value
         value = fetch()
+        if value is None:
+            return value  # nothing there: an entry per made-up id would fill the cache
         try:
             cache.set(key, (gen, value), timeout=ttl)
         except Exception as exc:

@@ -57,17 +57,23 @@ def staff_patterns() -> list[tuple[str, str, dict]]:
     return found
 
 
+def make_grace_objects(cls) -> None:
+    """One of Grace's objects per kind named in OBJECT_KWARGS (and one of Hope's member), as
+    attributes of the test case. Shared with the walks of tests/security/."""
+    cls.member = Member.objects.create(church=cls.grace, first_name="Gia", last_name="Grace",
+                                       email="gia@grace.test", phone="+15550000001")
+    cls.other_member = Member.objects.create(church=cls.grace, first_name="Gus", last_name="Grace")
+    cls.group = Group.objects.create(church=cls.grace, name="Grace Choir")
+    cls.membership = Membership.objects.create(group=cls.group, member=cls.member)
+    cls.attendance = Attendance.objects.create(church=cls.grace, member=cls.member, date=datetime.date(2026, 3, 1))
+    Member.objects.create(church=cls.hope, first_name="Hal", last_name="Hope")
+
+
 class AccessTestCase(FlockTestCase):
     @classmethod
     def setUpTestData(cls) -> None:
         super().setUpTestData()
-        cls.member = Member.objects.create(church=cls.grace, first_name="Gia", last_name="Grace",
-                                           email="gia@grace.test", phone="+15550000001")
-        cls.other_member = Member.objects.create(church=cls.grace, first_name="Gus", last_name="Grace")
-        cls.group = Group.objects.create(church=cls.grace, name="Grace Choir")
-        cls.membership = Membership.objects.create(group=cls.group, member=cls.member)
-        cls.attendance = Attendance.objects.create(church=cls.grace, member=cls.member, date=datetime.date(2026, 3, 1))
-        Member.objects.create(church=cls.hope, first_name="Hal", last_name="Hope")
+        make_grace_objects(cls)
         cls.patterns = staff_patterns()
 
     def _grace_object(self, name: str, kwarg: str):
