@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-from members.models import Church, Group, Member, TenantQuerySet
+from members.models import Church, Group, Member, TenantQuerySet, validate_one_church
 
 
 class Attendance(models.Model):
@@ -38,6 +38,10 @@ class Attendance(models.Model):
     def __str__(self) -> str:
         where = self.group.name if self.group_id else "service"
         return f"{self.member} at {where} on {self.date}"
+
+    def clean(self) -> None:
+        super().clean()
+        validate_one_church(self)  # the member's and the group's church are the record's
 
 
 class AttendanceDay(models.Model):
@@ -88,3 +92,7 @@ class SessionCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.present} present on {self.date}"
+
+    def clean(self) -> None:
+        super().clean()
+        validate_one_church(self)

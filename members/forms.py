@@ -13,18 +13,19 @@ from collections.abc import Set
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from .models import Church, Group, Member, Membership
-from .validators import normalize_phone
+from .validators import normalize_phone, validate_plain_text
 
 EMAIL_TAKEN = "Another member of this church already has this email address."
 GROUP_NAME_TAKEN = "This church already has a group with this name."
 
 
 class MemberForm(forms.Form):
-    first_name = forms.CharField(max_length=100, label="First name")
-    last_name = forms.CharField(max_length=100, label="Last name")
+    first_name = forms.CharField(max_length=100, label="First name", validators=[validate_plain_text])
+    last_name = forms.CharField(max_length=100, label="Last name", validators=[validate_plain_text])
     email = forms.EmailField(max_length=254, required=False, label="Email")
     phone = forms.CharField(
         max_length=40, required=False, label="Phone",
@@ -78,7 +79,8 @@ class MemberForm(forms.Form):
         if self.taken_emails is not None:
             taken = email in self.taken_emails
         else:
-            others = Member.objects.for_church(self.church).filter(email=email)
+            # Case-insensitive, as the constraint (member_unique_email_ci_per_church) and its index.
+            others = Member.objects.for_church(self.church).alias(email_ci=Lower("email")).filter(email_ci=email)
             if self.instance is not None:
                 others = others.exclude(pk=self.instance.pk)
             taken = others.exists()

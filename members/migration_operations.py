@@ -115,3 +115,73 @@ class BtreeGinExtensionOnPostgres(BtreeGinExtension):
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor == "postgresql":
             super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+
+class RunSQLPerVendor(migrations.RunSQL):
+    """RunSQL with statements per database vendor ("postgresql", "sqlite"): a list each, every
+    statement run as it is (trigger bodies hold semicolons); another vendor: a no-op."""
+
+    def __init__(self, *, sql: dict[str, list[str]], reverse_sql: dict[str, list[str]]) -> None:
+        super().__init__(sql="", reverse_sql="")
+        self.sql_by_vendor, self.reverse_by_vendor = sql, reverse_sql
+
+    def deconstruct(self):
+        return (f"{__name__}.{self.__class__.__qualname__}", [],
+                {"sql": self.sql_by_vendor, "reverse_sql": self.reverse_by_vendor})
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        script = self.sql_by_vendor.get(schema_editor.connection.vendor)
+        if script:
+            self._run_sql(schema_editor, script)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        script = self.reverse_by_vendor.get(schema_editor.connection.vendor)
+        if script:
+            self._run_sql(schema_editor, script)
+
+
+class AddConstraintConcurrentlyOnPostgres(migrations.AddConstraint):
+    """AddConstraint of a UniqueConstraint that is an index (with expressions or a condition):
+    CREATE UNIQUE INDEX CONCURRENTLY on PostgreSQL (writes go on while it is built), plainly
+    elsewhere. A failure (duplicates) leaves an INVALID index that the reverse drops."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return
+        if schema_editor.connection.vendor != "postgresql":
+            return super().database_forwards(app_label, schema_editor, from_state, to_state)
+        sql = str(self.constraint.create_sql(model, schema_editor))
+        assert sql.startswith("CREATE UNIQUE INDEX "), sql
+        schema_editor.execute("CREATE UNIQUE INDEX CONCURRENTLY " + sql[len("CREATE UNIQUE INDEX "):], params=None)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return
+        if schema_editor.connection.vendor != "postgresql":
+            return super().database_backwards(app_label, schema_editor, from_state, to_state)
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(self.constraint.name)}")
+
+
+class RemoveConstraintConcurrentlyOnPostgres(migrations.RemoveConstraint):
+    """RemoveConstraint of a UniqueConstraint that is an index: DROP INDEX CONCURRENTLY on
+    PostgreSQL, plainly elsewhere; backwards it is built again concurrently."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        model = from_state.apps.get_model(app_label, self.model_name)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return
+        if schema_editor.connection.vendor != "postgresql":
+            return super().database_forwards(app_label, schema_editor, from_state, to_state)
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(self.name)}")
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return
+        if schema_editor.connection.vendor != "postgresql":
+            return super().database_backwards(app_label, schema_editor, from_state, to_state)
+        constraint = to_state.models[app_label, self.model_name_lower].get_constraint_by_name(self.name)
+        sql = str(constraint.create_sql(model, schema_editor))
+        schema_editor.execute("CREATE UNIQUE INDEX CONCURRENTLY " + sql[len("CREATE UNIQUE INDEX "):], params=None)

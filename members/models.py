@@ -10,16 +10,21 @@ from __future__ import annotations
 import datetime
 
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
-from .validators import validate_e164
+from .validators import validate_e164, validate_multiline_text, validate_plain_text
+
+GROUP_DESCRIPTION_MAX_LENGTH = 2000
 
 
 class Church(models.Model):
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_plain_text])
     slug = models.SlugField(max_length=80, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -51,6 +56,76 @@ class TenantQuerySet(models.QuerySet):
         return self.filter(church=church)
 
 
+# --- One church per row ----------------------------------------------------------------------
+# A row that joins tenant-owned rows (a membership: a group and a member; an attendance record:
+# a church, a member and maybe a group) must join rows of ONE church: otherwise a church's staff
+# would see a stranger on their roster. Checked here for the model layer (`clean()`, which the
+# admin's forms call) and by the database (triggers: members/0006, attendance/0005).
+OTHER_CHURCH = "This belongs to another church than the rest of the record."
+
+
+def tenant_links(model) -> list:
+    """The foreign keys of `model` to Church or to a model with a `church` foreign key."""
+    links = []
+    for field in model._meta.concrete_fields:
+        target = getattr(field, "related_model", None)
+        if field.many_to_one and target is not None and (target is Church or _has_church(target)):
+            links.append(field)
+    return links
+
+
+def _has_church(model) -> bool:
+    try:
+        return model._meta.get_field("church").related_model is Church
+    except Exception:
+        return False
+
+
+def _church_of(instance, field) -> int | None:
+    value = getattr(instance, field.attname)
+    if value is None:
+        return None
+    if field.related_model is Church:
+        return value
+    cached = field.get_cached_value(instance, None)
+    if cached is not None and cached.pk == value:
+        return cached.church_id
+    return field.related_model._default_manager.filter(pk=value).values_list("church_id", flat=True).first()
+
+
+def validate_one_church(instance) -> None:
+    """Raise ValidationError when the tenant-owned rows `instance` points to belong to more than
+    one church: on the links that differ from the row's own `church`, or (a row without one,
+    such as a membership) for the row as a whole."""
+    churches: dict[str, int] = {}
+    for field in tenant_links(type(instance)):
+        church_id = _church_of(instance, field)
+        if church_id is not None:
+            churches[field.name] = church_id
+    if len(set(churches.values())) <= 1:
+        return
+    own = churches.get("church")
+    if own is None:
+        raise ValidationError(OTHER_CHURCH)
+    raise ValidationError({name: OTHER_CHURCH for name, church_id in churches.items() if church_id != own})
+
+
+def _refuse_moving_with_relations(instance, what: str) -> None:
+    """A member or group moved to another church (the admin can) while rows of its old church
+    point to it would make those rows cross churches: refuse, with what to do instead."""
+    if instance.pk is None:
+        return
+    old = type(instance)._default_manager.filter(pk=instance.pk).values_list("church_id", flat=True).first()
+    if old is None or old == instance.church_id:
+        return
+    # Rows that join tenant-owned rows (two tenant links or more): memberships, attendance...
+    linked = [rel for rel in instance._meta.related_objects
+              if rel.one_to_many and len(tenant_links(rel.related_model)) >= 2]
+    if any(rel.related_model._default_manager.filter(**{rel.field.name: instance.pk}).exists() for rel in linked):
+        raise ValidationError({"church": f"{what} has group memberships or attendance in their church: "
+                                         "remove those before moving it to another church."})
+
+
 class Member(models.Model):
     class Status(models.TextChoices):
         VISITOR = "visitor", "Visitor"
@@ -60,8 +135,8 @@ class Member(models.Model):
 
     # No index of its own: member_church_name_idx (church, ...) covers every lookup by church.
     church = models.ForeignKey(Church, on_delete=models.CASCADE, related_name="members", db_index=False)
-    first_name = models.CharField(max_length=100)
-    last_name = models.CharField(max_length=100)
+    first_name = models.CharField(max_length=100, validators=[validate_plain_text])
+    last_name = models.CharField(max_length=100, validators=[validate_plain_text])
     email = models.EmailField(max_length=254, blank=True)
     phone = models.CharField(max_length=16, blank=True, validators=[validate_e164],
                              help_text="E.164, e.g. +15551234567")
@@ -82,9 +157,10 @@ class Member(models.Model):
             models.Index(fields=["church", "status"], name="member_church_status_idx"),
         ]
         constraints = [
-            # One person per email within a church; blank emails are allowed many times.
+            # One person per email within a church, whatever its case, whoever writes (the admin
+            # too); blank emails are allowed many times. Built CONCURRENTLY (migration 0006).
             models.UniqueConstraint(
-                fields=["church", "email"], condition=~Q(email=""), name="member_unique_email_per_church",
+                F("church"), Lower("email"), condition=~Q(email=""), name="member_unique_email_ci_per_church",
                 violation_error_message="A member of this church already has this email address.",
             ),
             models.CheckConstraint(
@@ -94,6 +170,10 @@ class Member(models.Model):
 
     def __str__(self) -> str:
         return self.full_name
+
+    def clean(self) -> None:
+        super().clean()
+        _refuse_moving_with_relations(self, "This person")
 
     @property
     def full_name(self) -> str:
@@ -113,9 +193,12 @@ class Group(models.Model):
 
     # No index of its own: the unique (church, name) index covers lookups by church.
     church = models.ForeignKey(Church, on_delete=models.CASCADE, related_name="groups", db_index=False)
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=120, validators=[validate_plain_text])
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.SMALL_GROUP)
-    description = models.TextField(blank=True)
+    description = models.TextField(
+        blank=True, max_length=GROUP_DESCRIPTION_MAX_LENGTH,
+        validators=[MaxLengthValidator(GROUP_DESCRIPTION_MAX_LENGTH), validate_multiline_text],
+    )
     archived = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     # Memberships of this group (leaders included): kept by members.tallies, so group lists,
@@ -135,6 +218,10 @@ class Group(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        _refuse_moving_with_relations(self, "This group")
 
     def get_absolute_url(self) -> str:
         return reverse("group_detail", args=[self.pk])
@@ -161,6 +248,10 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member} in {self.group}"
+
+    def clean(self) -> None:
+        super().clean()
+        validate_one_church(self)
 
 
 class MemberTally(models.Model):

@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from django.db.models import F
+from django.db.models.functions import Lower
 
 from cachemon import cache_aside, keys
 
@@ -214,11 +215,13 @@ def _parse_rows(text: str) -> tuple[list[str], list[tuple[int, dict]]]:
 
 
 def _existing_emails(church: Church, emails: set[str]) -> set[str]:
+    """Which of the (lower-cased) `emails` the church already has, whatever their stored case."""
     found: set[str] = set()
     batch = sorted(emails)
     for start in range(0, len(batch), 500):
         found.update(
-            Member.objects.for_church(church).filter(email__in=batch[start:start + 500]).values_list("email", flat=True)
+            Member.objects.for_church(church).annotate(email_ci=Lower("email"))
+            .filter(email_ci__in=batch[start:start + 500]).values_list("email_ci", flat=True)
         )
     return found
 
