@@ -140,48 +140,59 @@ class RunSQLPerVendor(migrations.RunSQL):
             self._run_sql(schema_editor, script)
 
 
-class AddConstraintConcurrentlyOnPostgres(migrations.AddConstraint):
+def _create_unique_index_concurrently(constraint, model, schema_editor) -> None:
+    sql = str(constraint.create_sql(model, schema_editor))
+    assert sql.startswith("CREATE UNIQUE INDEX "), sql
+    schema_editor.execute("CREATE UNIQUE INDEX CONCURRENTLY " + sql[len("CREATE UNIQUE INDEX "):], params=None)
+
+
+def _drop_index_concurrently(name: str, schema_editor) -> None:
+    schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(name)}")
+
+
+class _ConcurrentUniqueIndexMixin:
+    """Forwards/backwards through `_create`/`_drop` on PostgreSQL, Django's own way elsewhere."""
+
+    def _concurrently(self, schema_editor, state, app_label) -> object | None:
+        model = state.apps.get_model(app_label, self.model_name)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return None
+        return model if schema_editor.connection.vendor == "postgresql" else False
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        model = self._concurrently(schema_editor, to_state, app_label)
+        if model is False:
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+        elif model is not None:
+            self._forwards(model, schema_editor, from_state, app_label)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        model = self._concurrently(schema_editor, to_state, app_label)
+        if model is False:
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+        elif model is not None:
+            self._backwards(model, schema_editor, to_state, app_label)
+
+
+class AddConstraintConcurrentlyOnPostgres(_ConcurrentUniqueIndexMixin, migrations.AddConstraint):
     """AddConstraint of a UniqueConstraint that is an index (with expressions or a condition):
     CREATE UNIQUE INDEX CONCURRENTLY on PostgreSQL (writes go on while it is built), plainly
     elsewhere. A failure (duplicates) leaves an INVALID index that the reverse drops."""
 
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        model = to_state.apps.get_model(app_label, self.model_name)
-        if not self.allow_migrate_model(schema_editor.connection.alias, model):
-            return
-        if schema_editor.connection.vendor != "postgresql":
-            return super().database_forwards(app_label, schema_editor, from_state, to_state)
-        sql = str(self.constraint.create_sql(model, schema_editor))
-        assert sql.startswith("CREATE UNIQUE INDEX "), sql
-        schema_editor.execute("CREATE UNIQUE INDEX CONCURRENTLY " + sql[len("CREATE UNIQUE INDEX "):], params=None)
+    def _forwards(self, model, schema_editor, state, app_label) -> None:
+        _create_unique_index_concurrently(self.constraint, model, schema_editor)
 
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        model = to_state.apps.get_model(app_label, self.model_name)
-        if not self.allow_migrate_model(schema_editor.connection.alias, model):
-            return
-        if schema_editor.connection.vendor != "postgresql":
-            return super().database_backwards(app_label, schema_editor, from_state, to_state)
-        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(self.constraint.name)}")
+    def _backwards(self, model, schema_editor, state, app_label) -> None:
+        _drop_index_concurrently(self.constraint.name, schema_editor)
 
 
-class RemoveConstraintConcurrentlyOnPostgres(migrations.RemoveConstraint):
+class RemoveConstraintConcurrentlyOnPostgres(_ConcurrentUniqueIndexMixin, migrations.RemoveConstraint):
     """RemoveConstraint of a UniqueConstraint that is an index: DROP INDEX CONCURRENTLY on
     PostgreSQL, plainly elsewhere; backwards it is built again concurrently."""
 
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        model = from_state.apps.get_model(app_label, self.model_name)
-        if not self.allow_migrate_model(schema_editor.connection.alias, model):
-            return
-        if schema_editor.connection.vendor != "postgresql":
-            return super().database_forwards(app_label, schema_editor, from_state, to_state)
-        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(self.name)}")
+    def _forwards(self, model, schema_editor, state, app_label) -> None:
+        _drop_index_concurrently(self.name, schema_editor)
 
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        model = to_state.apps.get_model(app_label, self.model_name)
-        if not self.allow_migrate_model(schema_editor.connection.alias, model):
-            return
-        if schema_editor.connection.vendor != "postgresql":
-            return super().database_backwards(app_label, schema_editor, from_state, to_state)
-        constraint = to_state.models[app_label, self.model_name_lower].get_constraint_by_name(self.name)
-        sql = str(constraint.create_sql(model, schema_editor))
-        schema_editor.execute("CREATE UNIQUE INDEX CONCURRENTLY " + sql[len("CREATE UNIQUE INDEX "):], params=None)
+    def _backwards(self, model, schema_editor, state, app_label) -> None:
+        constraint = state.models[app_label, self.model_name_lower].get_constraint_by_name(self.name)
+        _create_unique_index_concurrently(constraint, model, schema_editor)
