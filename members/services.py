@@ -11,6 +11,7 @@ What each write makes stale:
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime
 import io
@@ -28,7 +29,7 @@ from django.db.models.functions import Lower
 
 from cachemon import cache_aside, keys
 
-from . import tallies
+from . import spreadsheet, tallies
 from .forms import EMAIL_TAKEN, MemberForm
 from .models import Church, Group, Member, Membership
 
@@ -162,6 +163,9 @@ def _size(n: int) -> str:
     return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
 
 
+UTF8_ADVICE = "Export your spreadsheet as “CSV UTF-8” and upload that."
+
+
 def _read_text(file: UploadedFile) -> str:
     too_big = f"The file is larger than the {_size(IMPORT_MAX_BYTES)} limit. Split it into smaller files."
     if file.size is not None and file.size > IMPORT_MAX_BYTES:
@@ -171,20 +175,53 @@ def _read_text(file: UploadedFile) -> str:
         raise ImportRejected([too_big])
     if not raw.strip():
         raise ImportRejected(["The file is empty."])
-    if b"\x00" in raw:
-        raise ImportRejected(["This doesn't look like a CSV file (it contains binary data). "
-                              "Export your spreadsheet as “CSV UTF-8” and upload that."])
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ImportRejected(["The file isn't UTF-8 text. Export your spreadsheet as “CSV UTF-8” and upload that."]) from None
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        # "Unicode text" from Excel: UTF-16 with its byte-order mark, read as it is.
+        try:
+            text = raw.decode("utf-16")
+        except UnicodeDecodeError:
+            raise ImportRejected([f"The file starts like UTF-16 text but isn't valid UTF-16. {UTF8_ADVICE}"]) from None
+    elif b"\x00" in raw:
+        if _looks_like_utf16(raw):
+            raise ImportRejected([f"The file looks like UTF-16 text without its byte-order mark; "
+                                  f"Flock reads UTF-8 (or UTF-16 with the mark). {UTF8_ADVICE}"])
+        raise ImportRejected([f"This doesn't look like a CSV file (it contains binary data). {UTF8_ADVICE}"])
+    else:
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ImportRejected([f"The file isn't UTF-8 text. {UTF8_ADVICE}"]) from None
+    if "\x00" in text:
+        raise ImportRejected([f"This doesn't look like a CSV file (it contains binary data). {UTF8_ADVICE}"])
+    return text
+
+
+def _looks_like_utf16(raw: bytes) -> bool:
+    """Mostly-ASCII UTF-16 without a byte-order mark: a NUL in every other byte."""
+    sample = raw[:2000]
+    return len(sample) >= 4 and (sample[1::2].count(0) > len(sample) // 3 or sample[0::2].count(0) > len(sample) // 3)
+
+
+def _csv_problem(exc: csv.Error, line: int) -> str:
+    """What a csv.Error means for the person who made the file."""
+    message = str(exc)
+    if "unexpected end of data" in message:
+        return (f"Row {line}: a quoted value is never closed (a \" without its partner), so the rest of the file "
+                f"was read into it. The row is malformed: close the quotes, or remove the stray one.")
+    if "expected after" in message:
+        return (f"Row {line}: a quoted value has more text after its closing quote. The row is malformed: put the "
+                f"whole value inside the quotes (a quote inside a value is written twice, \"\").")
+    return f"Row {line}: the file can't be read as CSV ({message})."
 
 
 def _parse_rows(text: str) -> tuple[list[str], list[tuple[int, dict]]]:
     first_line = text.split("\n", 1)[0]
     # Spreadsheets in many locales save CSV with semicolons.
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    # strict: an unclosed quote or text after a closing quote is an error (with a clear
+    # message), not a row silently swallowing the rest of the file.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    line = 1  # where the row being read starts
     try:
         header = next(reader, None)
         if header is None:
@@ -198,20 +235,29 @@ def _parse_rows(text: str) -> tuple[list[str], list[tuple[int, dict]]]:
             ])
         wanted = {name: columns.index(name) for name in IMPORT_REQUIRED + IMPORT_OPTIONAL if name in columns}
         rows: list[tuple[int, dict]] = []
+        line = reader.line_num + 1
         for values in reader:
+            start, line = line, reader.line_num + 1
             if not any(v.strip() for v in values):
                 continue  # blank lines and rows of empty cells
             if len(rows) >= IMPORT_MAX_ROWS:
                 raise ImportRejected([f"The file has more than {IMPORT_MAX_ROWS:,} members. Split it into smaller files."])
-            row = {name: (values[i].strip() if i < len(values) else "") for name, i in wanted.items()}
+            row = {name: _import_cell(name, values[i]) if i < len(values) else "" for name, i in wanted.items()}
             if len(values) > len(columns):
                 row["_extra_values"] = True
-            rows.append((reader.line_num, row))
+            rows.append((start, row))
     except csv.Error as exc:
-        raise ImportRejected([f"Line {reader.line_num}: the file can't be read as CSV ({exc})."]) from None
+        raise ImportRejected([_csv_problem(exc, line)]) from None
     if not rows:
         raise ImportRejected(["The file has a header but no members."])
     return columns, rows
+
+
+def _import_cell(column: str, value: str) -> str:
+    """A cell as the member form gets it: trimmed, and without the apostrophe the export put in
+    front of formula-like text (members.spreadsheet: exactly where it was added)."""
+    value = value.strip()
+    return value if column == "phone" else spreadsheet.unguard(value)
 
 
 def _existing_emails(church: Church, emails: set[str]) -> set[str]:

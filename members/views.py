@@ -16,7 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
 
-from . import selectors, services
+from . import selectors, services, spreadsheet
 from .access import form_methods, get_for_church, staff_view
 from .forms import GroupForm, MemberForm, MemberImportForm, MembershipRoleForm, MemberStatusForm
 from .models import Group, Member, Membership
@@ -211,15 +211,9 @@ class _Echo:
         return value
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
 def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    text = str(value)
-    # A name like "=HYPERLINK(...)" would run as a formula in a spreadsheet.
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    # A name like "=HYPERLINK(...)" would run as a formula in a spreadsheet (members.spreadsheet).
+    return "" if value is None else spreadsheet.guard(str(value))
 
 
 EXPORT_LINES_PER_CHUNK = 500

@@ -127,7 +127,7 @@ class GroupsTestCase(FlockTestCase):
 
     def test_it_shows_an_empty_roster(self):
         response = self.client.get(reverse("group_detail", args=[self.choir.pk]))
-        self.assertContains(response, "Nobody is in Choir yet.")
+        self.assertContains(response, "Nobody is in <bdi>Choir</bdi> yet.")
 
     def _roster_queries(self, count: int) -> None:
         people = self._people(count)

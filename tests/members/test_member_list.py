@@ -86,7 +86,7 @@ class MemberListTestCase(FlockTestCase):
             with self.subTest(q=q):
                 response = self.client.get(self.url, {"q": q})
                 self.assertEqual([row["last_name"] for row in response.context["page"].rows], expected)
-        self.assertContains(self.client.get(self.url, {"q": "nobody"}), "No members match “nobody”")
+        self.assertContains(self.client.get(self.url, {"q": "nobody"}), "No members match “<bdi>nobody</bdi>”")
 
     def test_it_matches_each_word_inside_one_field_never_across_two(self):
         # Names and email are searched as one string joined by spaces, which no word contains.

@@ -80,7 +80,7 @@ class MemberPagesTestCase(FlockTestCase):
         response = self.client.get(f"/members/{self.naomi.pk}/")
         self.assertContains(response, "naomi@grace.test")
         self.assertContains(response, "+15550001111")
-        self.assertContains(response, f'<a href="/groups/{choir.pk}/">Choir</a>', html=True)
+        self.assertContains(response, f'<a href="/groups/{choir.pk}/"><bdi>Choir</bdi></a>', html=True)
         self.assertContains(response, "<td>Leader</td>", html=True)
         self.assertContains(response, "Sun 4 Jan 2026")
         self.assertContains(response, "<td>Service</td>", html=True)
@@ -96,7 +96,7 @@ class MemberPagesTestCase(FlockTestCase):
     def test_it_shows_empty_states_on_the_detail_page(self):
         response = self.client.get(f"/members/{self.naomi.pk}/")
         self.assertContains(response, "Not in any group yet.")
-        self.assertContains(response, "No attendance recorded for Naomi yet.")
+        self.assertContains(response, "No attendance recorded for <bdi>Naomi</bdi> yet.")
 
     def _detail_queries(self, rows: int) -> None:
         groups = Group.objects.bulk_create([Group(church=self.grace, name=f"G{i}") for i in range(rows)])
@@ -160,7 +160,7 @@ class MemberPagesTestCase(FlockTestCase):
         Attendance.objects.create(church=self.grace, member=self.naomi, date=datetime.date(2026, 1, 4))
         self.recount()
         response = self.client.get(reverse("member_delete", args=[self.naomi.pk]))
-        self.assertContains(response, "Delete Naomi Bethlehem?")
+        self.assertContains(response, "Delete <bdi>Naomi Bethlehem</bdi>?")
         self.assertContains(response, "1 group membership")
         self.assertContains(response, "1 attendance record")
         self.assertTrue(Member.objects.filter(pk=self.naomi.pk).exists())

@@ -34,6 +34,9 @@ out["missing"] = [missing.status_code, missing.content.decode()]
 from django.conf import settings
 out["unknown_host"] = Client(HTTP_HOST="evil.example.com").get(
     "/accounts/login/", headers={"X-Forwarded-Proto": "https"}).status_code
+# A load balancer probes over plain HTTP inside the network: no redirect to HTTPS there.
+out["probes"] = [c.get(p).status_code for p in ("/healthz", "/readyz")]
+out["probe_redirect_elsewhere"] = c.get("/healthz/extra").status_code
 out["settings"] = [settings.DEBUG, settings.SESSION_COOKIE_SECURE, settings.SESSION_COOKIE_HTTPONLY,
                    settings.ALLOWED_HOSTS]
 print(json.dumps(out))
@@ -48,9 +51,12 @@ class ProductionTestCase(SimpleTestCase):
         result = cls.run_django(cls, ["-c", PROBE])
         assert result.returncode == 0, result.stderr
         cls.probe = json.loads(result.stdout.strip().splitlines()[-1])
+        cls.probe_log = result.stderr
 
     def run_django(self, args, *, secret="s" * 20 + "-production-test-secret-key-0123456789", extra_env=None):
-        env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SECRET_KEY", "DJANGO_DEBUG")}
+        # Its own SQLite database and embedded cache (under var_dir): /readyz answers from them.
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("DJANGO_SECRET_KEY", "DJANGO_DEBUG", "DATABASE_URL", "REDIS_URL")}
         env.update(
             DJANGO_ENV="production",
             DJANGO_ALLOWED_HOSTS="flock.example.org,testserver",
@@ -95,3 +101,14 @@ class ProductionTestCase(SimpleTestCase):
 
     def test_it_rejects_unknown_hosts(self):
         self.assertEqual(self.probe["unknown_host"], 400)
+
+    def test_it_logs_a_bad_host_as_one_warning_line_without_a_traceback(self):
+        lines = [line for line in self.probe_log.splitlines() if "evil.example.com" in line]
+        self.assertEqual(len(lines), 1, self.probe_log)
+        self.assertIn("WARNING django.security.DisallowedHost Invalid HTTP_HOST header", lines[0])
+        self.assertNotIn("Traceback", self.probe_log)
+        self.assertNotIn(" ERROR ", self.probe_log)
+
+    def test_it_answers_the_load_balancers_probes_over_plain_http(self):
+        self.assertEqual(self.probe["probes"], [200, 200])
+        self.assertEqual(self.probe["probe_redirect_elsewhere"], 301)  # only the probes are exempt
