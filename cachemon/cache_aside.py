@@ -18,7 +18,8 @@ Guarantees:
 - Redis slow or gone: `fetch()` answers, the error is counted, the breaker stops every
   request from paying a timeout (one trial request per cooldown), and it recovers by
   itself. An invalidation that could not be delivered is retried before this process reads
-  the cache again.
+  the cache again; for a user (whose cached session hash ends sessions) it also raises the
+  distrust watermark, so that no other process believes the old entry (cachemon.distrust).
 - Nothing is stored for a row that does not exist: a `fetch()` answering None (an unknown
   id, another church's id) is returned but never cached, so requests for made-up ids cannot
   fill the cache (they cost the query they would cost with the cache off).
@@ -38,7 +39,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.db import transaction
 
-from . import counters, keys
+from . import counters, distrust, keys
 from .breaker import breaker
 
 T = TypeVar("T")
@@ -57,9 +58,12 @@ def cached(namespace: str, *, church_id: int, parts: tuple = (), fetch: Callable
     return _cached(namespace, keys.church_scope(church_id), parts, fetch, ttl)
 
 
-def cached_user(user_id: int, fetch: Callable[[], T], ttl: int = keys.TTL_MEDIUM) -> T:
-    """The logged-in user, so that a warm page runs no SQL; invalidated by `invalidate_user`."""
-    return _cached(keys.USERS, keys.user_scope(user_id), ("user",), fetch, ttl)
+def cached_user(user_id: int, fetch: Callable[[], T], ttl: int = keys.TTL_MEDIUM,
+                accept: Callable[[T], bool] | None = None) -> T:
+    """The logged-in user, so that a warm page runs no SQL; invalidated by `invalidate_user`.
+    `accept(value)`: False makes a found entry count as a miss (refetched and stored again):
+    members.auth refuses entries older than the distrust watermark (cachemon.distrust)."""
+    return _cached(keys.USERS, keys.user_scope(user_id), ("user",), fetch, ttl, accept=accept)
 
 
 def invalidate(*namespaces: str, church_id: int) -> None:
@@ -76,7 +80,8 @@ def _on_commit(targets: list[tuple[str, str]]) -> None:
     transaction.on_commit(lambda: _bump(targets))
 
 
-def _cached(namespace: str, scope: str, parts: tuple, fetch: Callable[[], T], ttl: int) -> T:
+def _cached(namespace: str, scope: str, parts: tuple, fetch: Callable[[], T], ttl: int,
+            accept: Callable[[T], bool] | None = None) -> T:
     if not settings.CACHE_ASIDE:
         return fetch()
     if not breaker.allow():
@@ -95,18 +100,20 @@ def _cached(namespace: str, scope: str, parts: tuple, fetch: Callable[[], T], tt
         return _fallback(namespace, exc, fetch)
     # Pending bumps were delivered above, before the read, so a recovery needs nothing more.
     breaker.record_success()
-    value = _current(got.get(key), gen)
+    value = _current(got.get(key), gen, accept)
     if value is not _MISSING:
         counters.count(namespace, "hits")
         return value
     counters.count(namespace, "misses")
-    return _fill(cache, namespace, key, int(gen), fetch, ttl)
+    return _fill(cache, namespace, key, int(gen), fetch, ttl, accept)
 
 
-def _current(entry, gen) -> object:
-    """The value of a stored `(generation, value)` entry while its generation is current."""
+def _current(entry, gen, accept: Callable[[T], bool] | None = None) -> object:
+    """The value of a stored `(generation, value)` entry while its generation is current (and
+    `accept` takes it)."""
     if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == int(gen):
-        return entry[1]
+        if accept is None or accept(entry[1]):
+            return entry[1]
     return _MISSING
 
 
@@ -123,7 +130,8 @@ def _new_generation(cache, gen_key: str) -> int:
     return seed if cache.add(gen_key, seed, timeout=None) else int(cache.get(gen_key, seed))
 
 
-def _fill(cache, namespace: str, key: str, gen: int, fetch: Callable[[], T], ttl: int) -> T:
+def _fill(cache, namespace: str, key: str, gen: int, fetch: Callable[[], T], ttl: int,
+          accept: Callable[[T], bool] | None = None) -> T:
     """Compute a missing value once across all workers: the lock holder fetches, others re-read."""
     lock_key = keys.lock(key, gen)
     token = uuid.uuid4().hex
@@ -138,7 +146,7 @@ def _fill(cache, namespace: str, key: str, gen: int, fetch: Callable[[], T], ttl
                 return fetch()
             time.sleep(pause)
             pause = min(pause * 2, 0.1)
-            value = _current(cache.get(key), gen)
+            value = _current(cache.get(key), gen, accept)
             if value is not _MISSING:
                 return value
             # No value and, at the next add(), maybe no lock: the holder failed or died; take over.
@@ -148,7 +156,7 @@ def _fill(cache, namespace: str, key: str, gen: int, fetch: Callable[[], T], ttl
         try:
             # The previous holder may have stored the value between our miss and our lock:
             # re-reading here is what makes "one fetch per missing key" exact.
-            value = _current(cache.get(key), gen)
+            value = _current(cache.get(key), gen, accept)
         except Exception as exc:
             return _fallback(namespace, exc, fetch)
         if value is not _MISSING:
@@ -184,6 +192,10 @@ def _bump(targets: list[tuple[str, str]]) -> None:
             breaker.record_failure(exc)
             with _pending_lock:
                 _pending_bumps.add((namespace, scope))
+            if namespace == keys.USERS:
+                # Other processes would go on reading the user as it was (its session
+                # hash: a changed password must end the old sessions everywhere).
+                distrust.record("user invalidation")
 
 
 def _bump_one(cache, namespace: str, scope: str) -> None:

@@ -228,6 +228,9 @@ else:
 CACHE_ASIDE = envbool("CACHE_ASIDE", "on")
 # After a cache error, requests skip the cache for this many seconds before one tries again.
 CACHE_BREAKER_COOLDOWN = envfloat("CACHE_BREAKER_COOLDOWN", "5")
+# How often each process reads the cache distrust watermark (cachemon.distrust): a logout or
+# password change whose cache write was lost is in force everywhere after at most this long.
+CACHE_DISTRUST_POLL_SECONDS = envfloat("CACHE_DISTRUST_POLL_SECONDS", "1")
 
 # --- Login throttling (members/login.py) -------------------------------------------------
 # Failed logins counted in the cache per username and per client address; at the limit the

@@ -45,6 +45,25 @@ class User(AbstractUser):
     )
 
     objects = UserManager()
+    # (session hash, fallback hashes, has a usable password) when built from the users cache
+    # (members.auth), whose entries hold what pages derive from the password, never its hash.
+    cached_password_facts: tuple[str, tuple[str, ...], bool] | None = None
+
+    def _cached_facts(self) -> tuple[str, tuple[str, ...], bool] | None:
+        # Only while the password was not loaded (or changed) since: then the facts are its.
+        return self.cached_password_facts if "password" in self.get_deferred_fields() else None
+
+    def get_session_auth_hash(self) -> str:
+        cached = self._cached_facts()
+        return cached[0] if cached else super().get_session_auth_hash()
+
+    def get_session_auth_fallback_hash(self):
+        cached = self._cached_facts()
+        return iter(cached[1]) if cached else super().get_session_auth_fallback_hash()
+
+    def has_usable_password(self) -> bool:
+        cached = self._cached_facts()
+        return cached[2] if cached else super().has_usable_password()
 
     @property
     def is_church_staff(self) -> bool:
