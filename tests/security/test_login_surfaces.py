@@ -133,7 +133,7 @@ class LoginSurfacesTestCase(FlockTestCase):
 class LoginUsernameTestCase(SimpleTestCase):
     """The throttle's counter name is the one of the account authentication will look up."""
 
-    @hypothesis_settings(max_examples=200, derandomize=True, deadline=None)
+    @hypothesis_settings(max_examples=200, derandomize=True, deadline=None, database=None)
     @given(st.text(max_size=40))
     def test_it_counts_the_username_authentication_looks_up(self, typed):
         form = AuthenticationForm(data={"username": typed, "password": "x"})
