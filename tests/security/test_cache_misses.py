@@ -10,7 +10,7 @@ from django.core.cache import caches
 from cachemon import keys
 from tests.base import FlockTestCase
 from tests.members.test_access import VALUE_KWARGS
-from tests.security.walk import PARAMS, WalkFixtures, all_patterns, who
+from tests.security.walk import WalkFixtures, all_patterns, who
 
 UNKNOWN_ID = 10**12
 

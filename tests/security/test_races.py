@@ -14,7 +14,7 @@ A staff URL that accepts POST and has no entry in WRITES fails with the line to 
 
 from __future__ import annotations
 
-import datetime
+import contextlib
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
@@ -50,10 +50,6 @@ WRITES = {
 }
 
 
-class _Rollback(Exception):
-    pass
-
-
 class RacesTestCase(WalkFixtures, FlockTestCase):
     def setUp(self) -> None:
         self.login(self.alice)
@@ -78,21 +74,15 @@ class RacesTestCase(WalkFixtures, FlockTestCase):
             found.append((name, url))
         return found
 
+    @contextlib.contextmanager
     def rolled_back(self):
-        test = self
-
-        class Block:
-            def __enter__(self):
-                clear_caches()
-                self.atomic = transaction.atomic()
-                self.atomic.__enter__()
-
-            def __exit__(self, *exc):
+        """A savepoint rolled back afterwards, whatever happened inside, from an empty cache."""
+        clear_caches()
+        with transaction.atomic():
+            try:
+                yield
+            finally:
                 transaction.set_rollback(True)
-                self.atomic.__exit__(None, None, None)
-                return False
-
-        return Block()
 
     def race(self, name: str, url: str, k: int) -> tuple[object, object, int]:
         """A's status, B's status (or the exception either raised), and A's statement count."""
