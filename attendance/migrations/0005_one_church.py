@@ -2,8 +2,9 @@
 
 An attendance record's member, and its group when it has one, must be of the record's church
 (insert or update); a member or group cannot move to another church while attendance records
-of its own church point to it. Two primary-key lookups per written record, nothing on an
-update that keeps the church. The model layer checks the same (`Attendance.clean`, which the
+of its own church point to it. On PostgreSQL the records are checked per statement (one
+join over the statement's new rows: a bulk save costs a join, not a function call per row),
+on SQLite per row; a member or group update that keeps its church costs nothing. The model layer checks the same (`Attendance.clean`, which the
 admin calls). Reversible.
 """
 
@@ -11,16 +12,19 @@ from django.db import migrations
 
 from members.migration_operations import RunSQLPerVendor
 
-PG = [
-    """CREATE OR REPLACE FUNCTION flock_attendance_one_church() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF (SELECT church_id FROM members_member WHERE id = NEW.member_id) IS DISTINCT FROM NEW.church_id
-     OR (NEW.group_id IS NOT NULL
-         AND (SELECT church_id FROM members_group WHERE id = NEW.group_id) IS DISTINCT FROM NEW.church_id) THEN
-    RAISE EXCEPTION 'an attendance record''s member and group must be of its church (church %, member %, group %)',
-      NEW.church_id, NEW.member_id, NEW.group_id USING ERRCODE = 'check_violation';
+# Row checks per statement, set-based: a checklist save of 1,000 records is one join, not
+# 1,000 function calls (docs/bench/tenant-triggers.md). PostgreSQL allows transition tables
+# only on single-event triggers without a column list, hence one trigger per event.
+_PG_CHECK = """
+  IF EXISTS (SELECT 1 FROM new_rows n JOIN members_member m ON m.id = n.member_id WHERE m.church_id <> n.church_id)
+     OR EXISTS (SELECT 1 FROM new_rows n JOIN members_group g ON g.id = n.group_id WHERE g.church_id <> n.church_id) THEN
+    RAISE EXCEPTION 'an attendance record''s member and group must be of its church'
+      USING ERRCODE = 'check_violation';
   END IF;
-  RETURN NEW;
+  RETURN NULL;"""
+PG = [
+    f"""CREATE OR REPLACE FUNCTION flock_attendance_one_church() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN{_PG_CHECK}
 END $$""",
     """CREATE OR REPLACE FUNCTION flock_keeps_church_of_attendance() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -33,8 +37,10 @@ BEGIN
   END IF;
   RETURN NEW;
 END $$""",
-    """CREATE TRIGGER attendance_one_church BEFORE INSERT OR UPDATE OF church_id, member_id, group_id
-ON attendance_attendance FOR EACH ROW EXECUTE FUNCTION flock_attendance_one_church()""",
+    """CREATE TRIGGER attendance_one_church AFTER INSERT ON attendance_attendance
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION flock_attendance_one_church()""",
+    """CREATE TRIGGER attendance_one_church_update AFTER UPDATE ON attendance_attendance
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION flock_attendance_one_church()""",
     """CREATE TRIGGER member_keeps_church_of_attendance BEFORE UPDATE OF church_id ON members_member
 FOR EACH ROW WHEN (OLD.church_id IS DISTINCT FROM NEW.church_id) EXECUTE FUNCTION flock_keeps_church_of_attendance()""",
     """CREATE TRIGGER group_keeps_church_of_attendance BEFORE UPDATE OF church_id ON members_group
@@ -42,6 +48,7 @@ FOR EACH ROW WHEN (OLD.church_id IS DISTINCT FROM NEW.church_id) EXECUTE FUNCTIO
 ]
 PG_REVERSE = [
     "DROP TRIGGER IF EXISTS attendance_one_church ON attendance_attendance",
+    "DROP TRIGGER IF EXISTS attendance_one_church_update ON attendance_attendance",
     "DROP TRIGGER IF EXISTS member_keeps_church_of_attendance ON members_member",
     "DROP TRIGGER IF EXISTS group_keeps_church_of_attendance ON members_group",
     "DROP FUNCTION IF EXISTS flock_attendance_one_church()",

@@ -6,8 +6,9 @@
   by case within a church stop the migration first, listed, before anything is built.
 - Triggers (PostgreSQL and SQLite): a membership must join a group and a member of the same
   church (insert or update), and a member or group cannot move to another church while
-  memberships tie it to its own. Cheap: two primary-key lookups per written membership, and
-  nothing on a member or group update that keeps its church. (attendance/0005 does the same
+  memberships tie it to its own. On PostgreSQL memberships are checked per statement (one
+  join over its new rows), on SQLite per row; nothing on a member or group update that keeps
+  its church (docs/bench/tenant-triggers.md). (attendance/0005 does the same
   for attendance records.)
 - Names refuse control characters and bidirectional overrides; a group's description is at most
   2,000 characters (validators: no SQL, except that SQLite rebuilds members_group for the new
@@ -26,15 +27,17 @@ from members.migration_operations import (
     AddConstraintConcurrentlyOnPostgres, RemoveConstraintConcurrentlyOnPostgres, RunSQLPerVendor,
 )
 
+# Memberships are checked per statement on PostgreSQL, set-based (one join over the statement's
+# new rows; transition tables need single-event triggers without a column list).
 PG_FUNCTIONS = [
     """CREATE OR REPLACE FUNCTION flock_membership_one_church() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF (SELECT church_id FROM members_group WHERE id = NEW.group_id)
-     IS DISTINCT FROM (SELECT church_id FROM members_member WHERE id = NEW.member_id) THEN
-    RAISE EXCEPTION 'a membership must join a group and a member of the same church (group %, member %)',
-      NEW.group_id, NEW.member_id USING ERRCODE = 'check_violation';
+  IF EXISTS (SELECT 1 FROM new_rows n JOIN members_group g ON g.id = n.group_id
+             JOIN members_member m ON m.id = n.member_id WHERE g.church_id <> m.church_id) THEN
+    RAISE EXCEPTION 'a membership must join a group and a member of the same church'
+      USING ERRCODE = 'check_violation';
   END IF;
-  RETURN NEW;
+  RETURN NULL;
 END $$""",
     """CREATE OR REPLACE FUNCTION flock_member_keeps_church_of_memberships() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -54,8 +57,10 @@ BEGIN
   END IF;
   RETURN NEW;
 END $$""",
-    """CREATE TRIGGER membership_one_church BEFORE INSERT OR UPDATE OF group_id, member_id ON members_membership
-FOR EACH ROW EXECUTE FUNCTION flock_membership_one_church()""",
+    """CREATE TRIGGER membership_one_church AFTER INSERT ON members_membership
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION flock_membership_one_church()""",
+    """CREATE TRIGGER membership_one_church_update AFTER UPDATE ON members_membership
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION flock_membership_one_church()""",
     """CREATE TRIGGER member_keeps_church_of_memberships BEFORE UPDATE OF church_id ON members_member
 FOR EACH ROW WHEN (OLD.church_id IS DISTINCT FROM NEW.church_id) EXECUTE FUNCTION flock_member_keeps_church_of_memberships()""",
     """CREATE TRIGGER group_keeps_church_of_memberships BEFORE UPDATE OF church_id ON members_group
@@ -63,6 +68,7 @@ FOR EACH ROW WHEN (OLD.church_id IS DISTINCT FROM NEW.church_id) EXECUTE FUNCTIO
 ]
 PG_REVERSE = [
     "DROP TRIGGER IF EXISTS membership_one_church ON members_membership",
+    "DROP TRIGGER IF EXISTS membership_one_church_update ON members_membership",
     "DROP TRIGGER IF EXISTS member_keeps_church_of_memberships ON members_member",
     "DROP TRIGGER IF EXISTS group_keeps_church_of_memberships ON members_group",
     "DROP FUNCTION IF EXISTS flock_membership_one_church()",

@@ -32,8 +32,9 @@ TRIGGERS = {
     "sqlite": {"membership_one_church_insert", "membership_one_church_update", "member_keeps_church_of_memberships",
                "group_keeps_church_of_memberships", "attendance_one_church_insert", "attendance_one_church_update",
                "member_keeps_church_of_attendance", "group_keeps_church_of_attendance"},
-    "postgresql": {"membership_one_church", "member_keeps_church_of_memberships", "group_keeps_church_of_memberships",
-                   "attendance_one_church", "member_keeps_church_of_attendance", "group_keeps_church_of_attendance"},
+    "postgresql": {"membership_one_church", "membership_one_church_update", "member_keeps_church_of_memberships",
+                   "group_keeps_church_of_memberships", "attendance_one_church", "attendance_one_church_update",
+                   "member_keeps_church_of_attendance", "group_keeps_church_of_attendance"},
 }
 
 
