@@ -28,7 +28,8 @@ from tests.members.test_access import VALUE_KWARGS, AccessTestCase, make_grace_o
 SKIPPED_PREFIXES = ("admin/", "static/", "media/")
 # Who each URL is walked as: the first prefix that matches; staff pages otherwise.
 AS_ADMIN_PREFIXES = ("api/admin/",)
-AS_ANONYMOUS_PREFIXES = ("accounts/", "healthz", "readyz", "metrics")
+# (sms/: Twilio's webhooks, signature-checked rather than logged in.)
+AS_ANONYMOUS_PREFIXES = ("accounts/", "healthz", "readyz", "metrics", "sms/")
 
 DAY = VALUE_KWARGS.get("date", datetime.date(2026, 3, 1).isoformat())
 # The query parameters each view reads, with a plausible value each (keys: URL names).
