@@ -10,6 +10,7 @@ of the request: a few indexed aggregates, whatever the size of the queue's histo
 from __future__ import annotations
 
 import datetime
+import logging
 import statistics
 
 from django.conf import settings
@@ -20,6 +21,7 @@ from jobs import heartbeat
 
 from .models import Delivery
 
+logger = logging.getLogger("messaging.health")
 State = Delivery.State
 LATENCY_SAMPLE = 500
 
@@ -74,7 +76,13 @@ class QueueCollector:
     def collect(self):
         from prometheus_client.core import GaugeMetricFamily
 
-        figures = queue_health()
+        try:
+            figures = queue_health()
+            latencies = provider_latency()
+        except Exception:  # the database is away: /metrics still answers, and says so
+            logger.exception("queue figures unavailable for /metrics")
+            yield GaugeMetricFamily("flock_sms_health_error", "1 when the queue figures could not be read.", value=1)
+            return
         depth = GaugeMetricFamily("flock_sms_queue_depth", "Deliveries waiting to be sent or being sent.",
                                   labels=["state"])
         depth.add_metric(["queued"], figures["queued"])
@@ -95,6 +103,6 @@ class QueueCollector:
         latency = GaugeMetricFamily("flock_sms_provider_latency_seconds",
                                     "Provider answer time over the last hour's most recent sends.",
                                     labels=["quantile"])
-        for quantile, seconds in provider_latency().items():
+        for quantile, seconds in latencies.items():
             latency.add_metric([quantile], seconds)
         yield latency

@@ -84,7 +84,8 @@ def message_new(request: HttpRequest) -> HttpResponse:
 
 def _compose(request: HttpRequest, form: ComposeForm) -> HttpResponse:
     selected = form["member_ids"].value() or []
-    ctx = {"nav": "messages", "form": form, "selected_count": len(selected) if isinstance(selected, list) else 0}
+    ctx = {"nav": "messages", "form": form, "selected_count": len(selected) if isinstance(selected, list) else 0,
+           "zone_name": church_zone(request.church).key}
     return render(request, "messaging/message_new.html", ctx)
 
 
