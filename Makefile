@@ -76,7 +76,7 @@ BENCH_MESSAGING_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/flock_benchms
 ## deliveries/s with 1 and 2 real workers against a zero-latency fake Twilio beside the fake's raw request
 ## rate from a plain loop, with CPU shares; writes docs/bench/messaging.md (+ .json). About 2 minutes.
 bench-messaging: $(VENV)/.dev
-	BENCH_MESSAGING_DATABASE_URL="$(BENCH_MESSAGING_DATABASE_URL)" $(PY) scripts/bench/messaging.py
+	BENCH_MESSAGING_DATABASE_URL="$(BENCH_MESSAGING_DATABASE_URL)" $(PY) scripts/bench/texts.py
 
 ## make loadtest: Locust, headless, 20 staff users for 60 s against a Gunicorn on 127.0.0.1; writes docs/loadtest.md.
 loadtest: $(VENV)/.dev
