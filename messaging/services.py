@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import F, Min
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, F, Min, OuterRef
 from django.utils import timezone
 
 from members.models import Church, User
@@ -189,19 +189,41 @@ def _message_create(*, church: Church, user: User, draft: Draft) -> Message:
     rows, position = [], 0
     for r in found.recipients:
         if r.skip:
-            rows.append(Delivery(message=message, church=church, member_id=r.member_id, name=r.name[:201],
-                                 phone=r.phone, state=State.SKIPPED, skip_reason=r.skip, due_at=start,
-                                 next_attempt_at=start, finished_at=now))
+            rows.append((r.member_id, r.name[:201], r.phone, State.SKIPPED, r.skip, start, start, now))
         else:
             due = first_due + interval * position
             position += 1
-            rows.append(Delivery(message=message, church=church, member_id=r.member_id, name=r.name[:201],
-                                 phone=r.phone, due_at=due, next_attempt_at=due))
-    Delivery.objects.bulk_create(rows, batch_size=2000)
+            rows.append((r.member_id, r.name[:201], r.phone, State.QUEUED, "", due, due, None))
+    _insert_deliveries(message, rows)
     SendRate.objects.bulk_create([SendRate(church=church, next_free=now)], ignore_conflicts=True)
     senders = max(1, min(settings.SMS_SENDERS_PER_MESSAGE, len(sendable), int(settings.SMS_RATE_PER_SECOND) or 1))
     tasks.enqueue_send(message.pk, run_after=first_due, count=senders)
     return message
+
+
+DELIVERY_COLUMNS = ("member_id", "name", "phone", "state", "skip_reason", "due_at", "next_attempt_at", "finished_at")
+# The other columns of a new delivery, all at their defaults.
+DELIVERY_DEFAULTS = {"attempts": 0, "provider_sid": "", "error_code": "", "error_reason": "", "needs_reconcile": False,
+                     "claimed_by": "", "claimed_at": None, "sent_at": None, "provider_ms": None}
+
+
+def _insert_deliveries(message: Message, rows: list[tuple]) -> None:
+    """Write the message's deliveries (tuples of DELIVERY_COLUMNS) in the caller's transaction.
+    On PostgreSQL one COPY: Django's bulk_create spent ~0.8 s of a 10,000-recipient confirm
+    turning 190,000 values into SQL parameters; COPY streams the tuples as they are."""
+    fixed = {"message_id": message.pk, "church_id": message.church_id, **DELIVERY_DEFAULTS}
+    if connection.vendor != "postgresql":
+        Delivery.objects.bulk_create([Delivery(**fixed, **dict(zip(DELIVERY_COLUMNS, row))) for row in rows],
+                                     batch_size=2000)
+        return
+    quote = connection.ops.quote_name
+    columns = (*fixed, *DELIVERY_COLUMNS)
+    head = tuple(fixed.values())
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {quote(Delivery._meta.db_table)} ({', '.join(map(quote, columns))}) "
+                                "FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(head + row)
 
 
 def message_cancel(*, message: Message, user: User) -> int:
@@ -245,25 +267,24 @@ def _backoff(attempts: int, retry_after: float | None) -> float:
 
 
 def _take_slot(church_id: int, now: datetime.datetime) -> datetime.datetime | None:
-    """Take the church's send slot now (None), or say when it frees up. Locks the SendRate row
-    until the caller's transaction ends, so senders everywhere take slots one at a time."""
-    rate = SendRate.objects.select_for_update().filter(church_id=church_id).first()
-    if rate is None:
+    """Take the church's send slot now (None), or say when it frees up. One UPDATE in the usual
+    case; it locks the SendRate row until the caller's transaction ends, so senders everywhere
+    take slots one at a time."""
+    taken = SendRate.objects.filter(pk=church_id, next_free__lte=now).update(next_free=now + _rate_interval())
+    if taken:
+        return None
+    busy_until = SendRate.objects.filter(pk=church_id).values_list("next_free", flat=True).first()
+    if busy_until is None:  # a church that never sent: its row, then the slot
         SendRate.objects.bulk_create([SendRate(church_id=church_id, next_free=now)], ignore_conflicts=True)
-        rate = SendRate.objects.select_for_update().get(church_id=church_id)
-    if rate.next_free > now:
-        return rate.next_free
-    SendRate.objects.filter(pk=church_id).update(next_free=now + _rate_interval())
-    return None
+        return _take_slot(church_id, now)
+    if busy_until <= now:  # freed between the two statements (another sender's commit)
+        return _take_slot(church_id, now)
+    return busy_until
 
 
 def _push_slot(church_id: int, until: datetime.datetime) -> None:
     """The provider said to wait (429): no sender of the church goes before `until`."""
     SendRate.objects.filter(pk=church_id, next_free__lt=until).update(next_free=until)
-
-
-def _opted_out(church_id: int, phone: str) -> bool:
-    return OptOut.objects.filter(church_id=church_id, phone=phone, opted_out=True).exists()
 
 
 def _status_callback_url() -> str:
@@ -274,14 +295,15 @@ def _status_callback_url() -> str:
 def _claim(message_id: int, worker_id: str, now: datetime.datetime) -> tuple[Step | None, Delivery | None]:
     """Move the message's next due delivery to `sending` for this worker (committed)."""
     with transaction.atomic():
-        delivery = (Delivery.objects.select_for_update(skip_locked=True)
+        opted_out = OptOut.objects.filter(church_id=OuterRef("church_id"), phone=OuterRef("phone"), opted_out=True)
+        delivery = (Delivery.objects.select_for_update(skip_locked=True, of=("self",))
                     .filter(message_id=message_id, state=State.QUEUED, next_attempt_at__lte=now)
-                    .order_by("next_attempt_at", "id").first())
+                    .annotate(opted_out=Exists(opted_out)).order_by("next_attempt_at", "id").first())
         if delivery is None:
             later = (Delivery.objects.filter(message_id=message_id, state=State.QUEUED)
                      .aggregate(at=Min("next_attempt_at"))["at"])
             return (Step("wait", until=later) if later else Step("done")), None
-        if _opted_out(delivery.church_id, delivery.phone):
+        if delivery.opted_out:
             _move(delivery, State.SKIPPED, skip_reason=Delivery.Skip.OPTED_OUT, finished_at=now,
                   needs_reconcile=False)
             return Step("skipped"), None
@@ -314,10 +336,8 @@ def _sent(locked: Delivery, sid: str, elapsed_ms: float | None) -> None:
     now = timezone.now()
     _move(locked, State.SENT, provider_sid=sid, sent_at=now, provider_ms=elapsed_ms, needs_reconcile=False,
           error_code="", error_reason="")
-    # Callbacks that came before this commit (the provider is quick) apply now.
-    for pending in PendingStatus.objects.filter(provider_sid=sid).order_by("received_at"):
-        _status_move(locked, pending.status, pending.error_code)
-    PendingStatus.objects.filter(provider_sid=sid).delete()
+    # A status callback that came before this commit (the provider is quick) is applied by the
+    # sweep (apply_pending_statuses): a query less on every send for a rare race.
 
 
 def _failed(locked: Delivery, code: str, reason: str, elapsed_ms: float | None = None) -> None:
@@ -369,8 +389,23 @@ def send_next(*, message: Message, worker_id: str, backend=None) -> Step:
         unknown = isinstance(exc, UnknownOutcome)
         settled = _settle(delivery, worker_id, lambda d: _retry_later(d, exc, unknown=unknown))
         return Step("failed" if settled is not None and settled.state == State.FAILED else "retry")
-    kept = _settle(delivery, worker_id, lambda d: _sent(d, result.sid, result.elapsed_ms))
-    return Step("sent" if kept is not None else "lost")
+    return Step("sent" if _record_sent(delivery, worker_id, result.sid, result.elapsed_ms) else "lost")
+
+
+def _record_sent(delivery: Delivery, worker_id: str, sid: str, elapsed_ms: float | None) -> bool:
+    """`_settle` + `_sent` in one conditional UPDATE (the common outcome, so two statements a
+    delivery fewer): it only matches while this worker still holds the claim."""
+    with transaction.atomic():
+        held = Delivery.objects.filter(
+            pk=delivery.pk, state=State.SENDING, claimed_by=worker_id, attempts=delivery.attempts,
+        ).update(state=State.SENT, provider_sid=sid, sent_at=timezone.now(), provider_ms=elapsed_ms,
+                 needs_reconcile=False, error_code="", error_reason="")
+        if held:
+            _count(delivery.message_id, Counter({(State.SENDING, State.SENT): 1}))
+    if not held:
+        logger.warning("delivery %s: claim lost while sending; the provider's id %s is not recorded here", delivery.pk,
+                       sid)
+    return bool(held)
 
 
 def _reconcile(delivery: Delivery, message: Message, worker_id: str, backend) -> Step | None:
@@ -489,10 +524,25 @@ def _status_move(locked: Delivery, status: str, error_code: str) -> bool:
     return True
 
 
+def apply_pending_statuses(now: datetime.datetime | None = None) -> int:
+    """Apply the status callbacks kept because they came before their delivery's id was committed
+    (in the sweep; callbacks for ids no delivery gets within a day are dropped). How many moved."""
+    now = now or timezone.now()
+    moved = 0
+    for pending in PendingStatus.objects.order_by("received_at")[:1000]:
+        delivery = Delivery.objects.select_for_update().filter(provider_sid=pending.provider_sid).first()
+        if delivery is not None:
+            moved += _status_move(delivery, pending.status, pending.error_code)
+            pending.delete()
+        elif pending.received_at < now - datetime.timedelta(days=1):
+            pending.delete()
+    return moved
+
+
 def status_apply(*, sid: str, status: str, error_code: str, church_ids: list[int]) -> bool:
     """A delivery status callback for the churches of the sender number it names. True when it
-    moved a delivery forward. A callback for an id no delivery has yet is kept for the sender
-    to apply when it records that id (the callback raced its commit)."""
+    moved a delivery forward. A callback for an id no delivery has yet is kept, and applied by
+    the next sweep once the sender has committed that id (the callback raced its commit)."""
     if not sid or status not in STATUS_TO_STATE:
         return False
     with transaction.atomic():
@@ -533,6 +583,7 @@ def sweep(now: datetime.datetime | None = None) -> str:
     """Settle what dead workers left: their `sending` deliveries go back to the queue marked
     `needs_reconcile` (the provider is asked before anything is sent again), their RUNNING tasks
     are marked failed, and every message with queued deliveries but no live send task gets one.
+    Early status callbacks are applied.
     Database work only, so it can run inside the periodic job's transaction."""
     from django_tasks_db.models import DBTaskResult
 
@@ -569,4 +620,5 @@ def sweep(now: datetime.datetime | None = None) -> str:
         if first is not None:
             tasks.enqueue_send(message_id, run_after=max(first, now))
             restarted += 1
-    return f"requeued={requeued} lost_tasks={lost_tasks} restarted={restarted}"
+    statuses = apply_pending_statuses(now)
+    return f"requeued={requeued} lost_tasks={lost_tasks} restarted={restarted} early_statuses={statuses}"

@@ -141,6 +141,9 @@ class WebhooksTestCase(FlockTestCase):
         delivery.refresh_from_db()
         services._settle(delivery, "w", lambda d: services._sent(d, "SMearly", 10.0))
         delivery.refresh_from_db()
+        self.assertEqual(delivery.state, "sent")
+        self.assertIn("early_statuses=1", services.sweep())  # the periodic sweep applies it
+        delivery.refresh_from_db()
         self.assertEqual(delivery.state, "delivered")
         self.assertFalse(PendingStatus.objects.exists())
 
