@@ -38,6 +38,11 @@ def stopping() -> bool:
     return _stopping.is_set()
 
 
+def pause(seconds: float) -> bool:
+    """Sleep up to `seconds`, waking at once when the worker is asked to stop; True if it was."""
+    return _stopping.wait(max(0.0, seconds))
+
+
 def current_worker_id() -> str | None:
     """The id of the worker this process is (None outside `run_worker`)."""
     return _current_worker_id

@@ -30,6 +30,9 @@ class MessageAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # a message is queued from the compose page, with its deliveries and tasks
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # its text and counters belong to the queue (cancel it from its page)
+
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):

@@ -39,6 +39,11 @@ def enqueue_send(message_id: int, *, run_after: datetime.datetime | None = None,
         send_message.using(run_after=when).enqueue(message_id=message_id)
 
 
+def others_ready() -> bool:
+    """Whether any task is waiting for a worker now (then a short wait is not slept through)."""
+    return DBTaskResult.objects.ready().exists()
+
+
 def live_send_tasks() -> list[tuple[int, str, list[str]]]:
     """(message id, status, worker ids) of every send task that is waiting or running."""
     rows = DBTaskResult.objects.filter(

@@ -166,16 +166,31 @@ class SendingTestCase(FlockTestCase):
 
     def test_it_takes_the_churchs_rate_slots_across_senders(self):
         people(self.grace, 3, group=self.group)
-        message = confirm(self.grace, self.alice, group=self.group)
+        message = confirm(self.grace, self.alice, group=self.group)  # all due now
         heartbeat.beat(WORKER)
         heartbeat.beat("other-worker")
-        with override_settings(SMS_RATE_PER_SECOND=0.5):
+        before = timezone.now()
+        with override_settings(SMS_RATE_PER_SECOND=0.01):  # a slot every 100 s
             self.assertEqual(services.send_next(message=message, worker_id=WORKER).kind, "sent")
-            # Another worker, the same church: the slot is taken for two seconds.
+            # Another worker (another host, for all it matters), the same church: the slot is taken.
             step = services.send_next(message=message, worker_id="other-worker")
         self.assertEqual(step.kind, "wait")
-        self.assertGreater(step.until, timezone.now() + datetime.timedelta(seconds=1.5))
+        self.assertGreaterEqual(step.until, before + datetime.timedelta(seconds=100))
         self.assertEqual(self.fake.posts(), 1)
+
+    def test_a_send_task_waits_out_the_rate_itself_when_nothing_else_is_queued(self):
+        from django_tasks_db.models import DBTaskResult
+
+        people(self.grace, 3, group=self.group)
+        with override_settings(SMS_RATE_PER_SECOND=4):
+            message = confirm(self.grace, self.alice, group=self.group)
+            DBTaskResult.objects.all().delete()  # the confirm's task: this test is that task
+            heartbeat.beat(WORKER)
+            result = services.send_batch(message_id=message.pk, worker_id=WORKER)
+        self.assertEqual((result["sent"], result["done"]), (3, 1))
+        self.assertFalse(DBTaskResult.objects.exists())  # no continuation task per text
+        sent_at = sorted(Delivery.objects.filter(message=message).values_list("sent_at", flat=True))
+        self.assertGreaterEqual((sent_at[2] - sent_at[0]).total_seconds(), 0.45)  # 4 a second, not faster
 
     def test_it_records_nothing_when_its_claim_was_taken_away(self):
         message, delivery = self._one()

@@ -165,11 +165,21 @@ class WorkerProcessesTestCase(TransactionTestCase):
         self.assert_exactly_once(message, members)
 
     def test_two_workers_share_a_message_and_send_each_text_once(self):
-        self.fake.latency = 0.01
-        message, members = self.message(80)
+        from jobs.models import WorkerHeartbeat
+
         self.start("w-a")
         self.start("w-b")
-        wait_until(lambda: settled(message), "the message to be sent by two workers", workers=self.workers)
+        wait_until(lambda: WorkerHeartbeat.objects.count() == 2, "both workers to start", workers=self.workers)
+        members = people(self.church, 40, group=self.group)
+        first = min(members, key=lambda m: m.phone)
+        # Whichever worker claims the first text is held there: the other one must send the rest.
+        self.fake.hold(first.phone, accept=True)
+        with override_settings(SMS_RATE_PER_SECOND=1000):
+            message = confirm(self.church, self.user, group=self.group)
+        wait_until(lambda: Message.objects.get(pk=message.pk).n_sent == 39, "the other worker to send the rest",
+                   workers=self.workers)
+        self.fake.release()
+        wait_until(lambda: settled(message), "the message to be settled", workers=self.workers)
         self.assert_exactly_once(message, members)
         by_worker = set(Delivery.objects.filter(message=message).values_list("claimed_by", flat=True))
         self.assertEqual(by_worker, {"w-a", "w-b"})
