@@ -173,7 +173,10 @@ class RacingSchedulersOnSQLiteTestCase(FlockTestCase):
     def test_it_runs_each_period_exactly_once_between_two_processes(self):
         import tempfile
 
+        import shutil
+
         var_dir = tempfile.mkdtemp(prefix="flock-race-")
+        self.addCleanup(shutil.rmtree, var_dir, True)
         env = procs.base_env(FLOCK_VAR_DIR=var_dir, DATABASE_URL=f"sqlite:///{var_dir}/race.sqlite3")
         procs.manage(env, "migrate", "--noinput", "-v", "0")
         _race_processes(self, env, count_rows=lambda: _sqlite_ledger(f"{var_dir}/race.sqlite3"))

@@ -6,6 +6,7 @@ And one worker on the embedded default (SQLite, console backend), as `make run` 
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,7 +33,7 @@ class Worker:
     """One `manage.py run_worker` process."""
 
     def __init__(self, env: dict[str, str], name: str) -> None:
-        self.log_path = Path(tempfile.mkdtemp(prefix="flock-worker-")) / f"{name}.log"
+        self.log_path = Path(env["FLOCK_VAR_DIR"]) / f"worker-{name}.log"
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen([sys.executable, "manage.py", "run_worker", "--worker-id", name],
                                      cwd=procs.BASE_DIR, env=env, stdout=self.log, stderr=subprocess.STDOUT)
@@ -77,6 +78,8 @@ def settled(message: Message) -> bool:
 @pytest.mark.postgres
 class WorkerProcessesTestCase(TransactionTestCase):
     def setUp(self) -> None:
+        var_dir = tempfile.mkdtemp(prefix="flock-worker-var-")
+        self.addCleanup(shutil.rmtree, var_dir, True)  # last: after the workers have stopped
         self.fake = FakeTwilio().start()
         self.addCleanup(self.fake.stop)
         self.workers: list[Worker] = []
@@ -91,7 +94,7 @@ class WorkerProcessesTestCase(TransactionTestCase):
             TWILIO_AUTH_TOKEN=self.fake.token, TWILIO_FROM="+15005550006", SMS_RATE_PER_SECOND="1000",
             SMS_RETRY_BASE_SECONDS="0.1", SMS_RETRY_MAX_SECONDS="0.5", SMS_PROVIDER_TIMEOUT="5",
             WORKER_HEARTBEAT_SECONDS="0.5", WORKER_DEAD_SECONDS="3", SMS_SWEEP_SECONDS="1",
-            WORKER_POLL_SECONDS="0.2", FLOCK_VAR_DIR=tempfile.mkdtemp(prefix="flock-worker-var-"),
+            WORKER_POLL_SECONDS="0.2", FLOCK_VAR_DIR=var_dir,
         )
 
     def start(self, name: str, **extra: str) -> Worker:
@@ -201,6 +204,7 @@ class EmbeddedWorkerTestCase(TransactionTestCase):
 
     def test_it_sends_through_the_console_backend_on_sqlite(self):
         var_dir = tempfile.mkdtemp(prefix="flock-embedded-worker-")
+        self.addCleanup(shutil.rmtree, var_dir, True)  # the worker is stopped in the finally below
         env = procs.base_env(FLOCK_VAR_DIR=var_dir, DATABASE_URL=f"sqlite:///{var_dir}/flock.sqlite3",
                              WORKER_POLL_SECONDS="0.2", SMS_RATE_PER_SECOND="50")
         procs.manage(env, "migrate", "--noinput", "-v", "0")
