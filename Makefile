@@ -8,7 +8,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/flock
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 
-.PHONY: run test test-embedded test-services deploy bench bench-queries loadtest
+.PHONY: run worker test test-embedded test-services deploy bench bench-queries bench-messaging loadtest
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,12 +19,18 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-## make run: install, migrate, collect static, seed demo data when empty, serve with Gunicorn on PORT.
+## make run: install, migrate, collect static, seed demo data when empty, serve with Gunicorn on PORT,
+## with one task worker beside it (texts, periodic jobs) unless RUN_WORKER=0 (scripts/run.sh).
 run: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v 0
 	$(PY) manage.py seed_demo --if-empty
-	PORT=$(PORT) exec $(VENV)/bin/gunicorn -c gunicorn.conf.py churchapp.wsgi
+	PORT=$(PORT) exec bash scripts/run.sh
+
+## make worker: one task worker in the foreground (SIGTERM / Ctrl-C: finishes the current send, exits).
+worker: $(VENV)/.runtime
+	$(PY) manage.py migrate --noinput
+	exec $(PY) manage.py run_worker
 
 ## make test: the whole suite, on the embedded default and on PostgreSQL + Redis.
 test: $(VENV)/.dev
@@ -62,7 +68,15 @@ BENCH_REDIS_URL ?= redis://127.0.0.1:6379/9
 ## The dashboard bench alone: .venv/bin/python scripts/bench/run.py (it reads the last queries-1m.json).
 bench: $(VENV)/.dev
 	$(MAKE) --no-print-directory bench-queries
+	$(MAKE) --no-print-directory bench-messaging
 	BENCH_DATABASE_URL="$(BENCH_DATABASE_URL)" BENCH_REDIS_URL="$(BENCH_REDIS_URL)" $(PY) scripts/bench/run.py
+
+BENCH_MESSAGING_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/flock_benchmsg
+## make bench-messaging: a 10,000-recipient message's confirm time on PostgreSQL (median of several),
+## deliveries/s with 1 and 2 real workers against a zero-latency fake Twilio beside the fake's raw request
+## rate from a plain loop, with CPU shares; writes docs/bench/messaging.md (+ .json). About 2 minutes.
+bench-messaging: $(VENV)/.dev
+	BENCH_MESSAGING_DATABASE_URL="$(BENCH_MESSAGING_DATABASE_URL)" $(PY) scripts/bench/texts.py
 
 ## make loadtest: Locust, headless, 20 staff users for 60 s against a Gunicorn on 127.0.0.1; writes docs/loadtest.md.
 loadtest: $(VENV)/.dev

@@ -73,8 +73,25 @@ def registry():
     return combined
 
 
+# Collectors computed at scrape time (e.g. from the database) rather than summed from the
+# workers' files: apps add them at start-up (messaging's queue gauges).
+_scrape_collectors: list = []
+
+
+def add_scrape_collector(collector) -> None:
+    """Add a collector (an object with `collect()`) to every `/metrics` answer."""
+    if not any(type(existing) is type(collector) for existing in _scrape_collectors):
+        _scrape_collectors.append(collector)
+
+
 def render() -> tuple[bytes, str]:
     """(body, content type) of the Prometheus text exposition."""
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-    return generate_latest(registry()), CONTENT_TYPE_LATEST
+    body = generate_latest(registry())
+    if _scrape_collectors:
+        scraped = CollectorRegistry(auto_describe=False)
+        for collector in _scrape_collectors:
+            scraped.register(collector)
+        body += generate_latest(scraped)
+    return body, CONTENT_TYPE_LATEST

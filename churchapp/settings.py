@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import zoneinfo
 from pathlib import Path
 
 import dj_database_url
@@ -91,6 +92,10 @@ INSTALLED_APPS = [
     "attendance",
     "analytics",
     "cachemon",
+    "django_tasks",
+    "django_tasks_db",
+    "jobs",
+    "messaging",
 ]
 
 MIDDLEWARE = [
@@ -304,6 +309,13 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+# The time zone of a church until churches have their own (members/timezones.py reads it).
+DEFAULT_CHURCH_TIME_ZONE = os.environ.get("DEFAULT_CHURCH_TIME_ZONE", "America/Chicago")
+try:
+    zoneinfo.ZoneInfo(DEFAULT_CHURCH_TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(f"DEFAULT_CHURCH_TIME_ZONE is not a time zone name; got {DEFAULT_CHURCH_TIME_ZONE!r}") from None
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
@@ -314,6 +326,47 @@ USE_TZ = True
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()
 # Requests per minute and per admin to /api/admin/cache/* (429 with Retry-After beyond).
 ADMIN_API_RATE_PER_MINUTE = envint("ADMIN_API_RATE_PER_MINUTE", "60")
+
+# --- Tasks, workers and periodic jobs (jobs/) ---------------------------------------------
+# The queue lives in the application's own database (django-tasks-db): the transaction that
+# writes a message and its deliveries also writes the tasks that send them. Redis plays no part.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# A worker writes its heartbeat this often; one silent for WORKER_DEAD_SECONDS is taken for dead
+# (its in-flight sends are reconciled with the provider, its tasks re-queued).
+WORKER_HEARTBEAT_SECONDS = envfloat("WORKER_HEARTBEAT_SECONDS", "5")
+WORKER_DEAD_SECONDS = envfloat("WORKER_DEAD_SECONDS", "30")
+# How often an idle worker looks for a task that became due.
+WORKER_POLL_SECONDS = envfloat("WORKER_POLL_SECONDS", "0.5")
+
+# --- Text messages (messaging/) -------------------------------------------------------------
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "console").strip().lower()
+if SMS_BACKEND not in ("console", "twilio"):
+    raise ImproperlyConfigured(f"SMS_BACKEND must be 'console' or 'twilio'; got {SMS_BACKEND!r}")
+TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "").strip()
+TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "").strip()
+TWILIO_FROM = os.environ.get("TWILIO_FROM", "").strip()
+TWILIO_API_BASE = os.environ.get("TWILIO_API_BASE", "https://api.twilio.com").strip().rstrip("/")
+if SMS_BACKEND == "twilio" and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN and TWILIO_FROM):
+    raise ImproperlyConfigured("SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM.")
+# The public base URL Twilio signs webhooks with (behind the TLS proxy); empty: the request's own.
+SMS_WEBHOOK_BASE_URL = os.environ.get("SMS_WEBHOOK_BASE_URL", "").strip().rstrip("/")
+# Texts a second per church, across every worker and host (Rock's long-code throttle: 1).
+SMS_RATE_PER_SECOND = envfloat("SMS_RATE_PER_SECOND", "1")
+if SMS_RATE_PER_SECOND <= 0:
+    raise ImproperlyConfigured(f"SMS_RATE_PER_SECOND must be more than 0; got {SMS_RATE_PER_SECOND}")
+# Attempts per delivery before a temporary failure becomes final; the first retry comes after
+# SMS_RETRY_BASE_SECONDS (x0.5-1.5 jitter), then twice as long each time, at most SMS_RETRY_MAX_SECONDS.
+SMS_MAX_ATTEMPTS = envint("SMS_MAX_ATTEMPTS", "5")
+SMS_RETRY_BASE_SECONDS = envfloat("SMS_RETRY_BASE_SECONDS", "5")
+SMS_RETRY_MAX_SECONDS = envfloat("SMS_RETRY_MAX_SECONDS", "300")
+# Seconds the provider gets to answer one request (connect, read).
+SMS_PROVIDER_TIMEOUT = envfloat("SMS_PROVIDER_TIMEOUT", "10")
+# Send tasks queued per message: how many workers can share one big message.
+SMS_SENDERS_PER_MESSAGE = envint("SMS_SENDERS_PER_MESSAGE", "2")
+# Age of the oldest due delivery that makes the queue health 503 "stalled".
+QUEUE_STALL_SECONDS = envint("QUEUE_STALL_SECONDS", "300")
+# How often the periodic sweep settles dead workers' sends (jobs: exactly once per period).
+SMS_SWEEP_SECONDS = envint("SMS_SWEEP_SECONDS", "15")
 
 LOGGING = {
     "version": 1,

@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("members.urls")),
     path("", include("attendance.urls")),
     path("", include("cachemon.urls")),
+    path("", include("messaging.urls")),
 ]

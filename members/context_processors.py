@@ -10,7 +10,7 @@ from django.urls import reverse
 # Template name -> URL name of every link in base.html's header.
 NAV_URLS = {
     "dashboard": "dashboard", "member_list": "member_list", "group_list": "group_list",
-    "attendance_list": "attendance_list", "admin": "admin:index", "logout": "logout",
+    "attendance_list": "attendance_list", "message_list": "message_list", "admin": "admin:index", "logout": "logout",
 }
 
 

@@ -7,11 +7,17 @@ not only by our services, so the model signals are the one hook that sees every 
 from __future__ import annotations
 
 from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from cachemon import cache_aside
 
 from .models import Church, User
+
+
+# Sent by `seed_demo` once its churches are filled (`churches`: the Church rows it made), so
+# other apps can add their own demo data (messaging: a few sent texts) without members/
+# knowing about them.
+demo_seeded = Signal()
 
 
 @receiver([post_save, post_delete], sender=User)

@@ -429,6 +429,7 @@ def markdown(r: dict) -> str:
     add("")
 
     L.extend(hot_queries_1m_section(r.get("queries_1m") or load_queries_1m(), started=r["started"]))
+    L.extend(messaging_section())
 
     # machine
     add("## Machine, versions and method")
@@ -485,6 +486,14 @@ def _age(measured_at: str, started: str) -> str | None:
     if minutes < 48 * 60:
         return f"{minutes // 60} hours"
     return f"{minutes // (24 * 60)} days"
+
+
+def messaging_section() -> list[str]:
+    """"Messaging", from what `make bench-messaging` last wrote (docs/bench/messaging.json)."""
+    from texts import JSON_PATH, section
+
+    data = json.loads(JSON_PATH.read_text()) if JSON_PATH.exists() else {}
+    return section(data)
 
 
 def hot_queries_1m_section(hq: dict, *, started: str) -> list[str]:

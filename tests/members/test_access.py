@@ -15,10 +15,13 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from attendance.models import Attendance
 from members.models import Group, Member, Membership
+from messaging import services as messaging_services
+from messaging.models import Delivery, Message, OptOut
 from tests.base import FlockTestCase
 
 # URL prefixes that are not staff pages (they have their own access rules and tests).
-EXCLUDED_PREFIXES = ("admin/", "accounts/", "api/", "metrics", "healthz", "readyz", "static/", "media/")
+# sms/: the provider's webhooks (signature-checked; tests/messaging/test_webhooks.py).
+EXCLUDED_PREFIXES = ("admin/", "accounts/", "api/", "metrics", "healthz", "readyz", "static/", "media/", "sms/")
 # Named URLs outside the staff area: "/" only redirects to the dashboard.
 EXCLUDED_NAMES = {"home"}
 
@@ -28,9 +31,11 @@ OBJECT_KWARGS = {
     "group_id": "group",
     "membership_id": "membership",
     "attendance_id": "attendance",
+    "message_id": "message",
 }
 # `pk` is ambiguous: the URL name says which model it is about.
-PK_BY_NAME_PREFIX = {"member": "member", "group": "group", "membership": "membership", "attendance": "attendance"}
+PK_BY_NAME_PREFIX = {"member": "member", "group": "group", "membership": "membership", "attendance": "attendance",
+                     "message": "message"}
 # Path kwargs that are not object ids.
 VALUE_KWARGS = {"date": datetime.date(2026, 3, 1).isoformat(), "year": 2026, "month": 3}
 
@@ -67,6 +72,9 @@ def make_grace_objects(cls) -> None:
     cls.membership = Membership.objects.create(group=cls.group, member=cls.member)
     cls.attendance = Attendance.objects.create(church=cls.grace, member=cls.member, date=datetime.date(2026, 3, 1))
     Member.objects.create(church=cls.hope, first_name="Hal", last_name="Hope")
+    cls.message, _ = messaging_services.message_confirm(
+        church=cls.grace, user=cls.alice,
+        draft=messaging_services.Draft(body="Gia's choir text", group_id=cls.group.pk, key="a" * 32))
 
 
 class AccessTestCase(FlockTestCase):
@@ -106,13 +114,17 @@ class AccessTestCase(FlockTestCase):
             "groups": sorted(Group.objects.values_list("id", "church_id", "name", "kind", "description", "archived")),
             "memberships": sorted(Membership.objects.values_list("id", "group_id", "member_id", "role", "joined_on")),
             "attendance": sorted(Attendance.objects.values_list("id", "church_id", "member_id", "group_id", "date")),
+            "messages": sorted(Message.objects.values_list("id", "church_id", "n_queued", "n_cancelled", "cancelled_at")),
+            "deliveries": sorted(Delivery.objects.values_list("id", "state")),
+            "optouts": sorted(OptOut.objects.values_list("id", "church_id", "phone", "opted_out")),
         }
 
     def test_it_finds_the_staff_urls_of_every_app(self):
         names = {name for name, _, _ in self.patterns}
         for expected in ("member_list", "member_detail", "member_delete", "member_import", "member_export",
                          "group_list", "group_detail", "membership_add", "membership_remove", "dashboard",
-                         "attendance_list"):
+                         "attendance_list", "message_list", "message_new", "message_detail", "message_cancel",
+                         "member_optout"):
             self.assertIn(expected, names)
 
     def _request(self, url: str):
@@ -151,6 +163,7 @@ class AccessTestCase(FlockTestCase):
                     # Plausible form data, so that a leak would actually write something.
                     "member_id": self.other_member.pk, "role": "leader", "status": "inactive",
                     "first_name": "Hacked", "last_name": "Hacked", "name": "Hacked", "kind": "other",
+                    "opted_out": "1", "body": "Hacked", "group": self.group.pk,
                 })
                 # A POST-only view may answer a GET with 405 (no data either way); never 200/302.
                 self.assertIn(get.status_code, (404, 405), f"GET {url} {get.get('Location')}")

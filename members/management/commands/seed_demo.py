@@ -390,6 +390,9 @@ class Command(BaseCommand):
             with connection.cursor() as cursor:
                 for model in (Member, Group, Membership, Attendance, Church):
                     cursor.execute(f"{command} {model._meta.db_table}")
+        from members.signals import demo_seeded
+
+        demo_seeded.send(sender=type(self), churches=made)
         t = self.totals
         self.stderr.write(
             f"seed_demo: added {len(made)} churches, {t['members']:,} members, {t['groups']:,} groups, "
