@@ -5,14 +5,14 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from cachemon.views import admin_api
 
 from . import health
 
 
-@require_GET
+@require_safe
 @admin_api
 def api_queue_health(request: HttpRequest) -> JsonResponse:
     figures = health.queue_health()

@@ -19,7 +19,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from members.models import Church, Group, Member, TenantQuerySet
+from members.models import Church, Group, Member, TenantQuerySet, validate_one_church
 from members.validators import validate_e164
 
 
@@ -81,6 +81,10 @@ class Message(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("message_detail", args=[self.pk])
+
+    def clean(self) -> None:
+        super().clean()
+        validate_one_church(self)  # the group and the staff accounts are the message's church's
 
     def counts(self) -> dict[str, int]:
         return {state: getattr(self, f"n_{state}") for state in Delivery.State.values}
@@ -169,6 +173,10 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.phone} ({self.state})"
+
+    def clean(self) -> None:
+        super().clean()
+        validate_one_church(self)  # the message and the member are the delivery's church's
 
     @property
     def reason(self) -> str:

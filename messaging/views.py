@@ -13,9 +13,9 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
-from members.access import get_for_church, staff_view
+from members.access import form_methods, get_for_church, staff_view
 from members.models import Member
 from members.timezones import church_zone
 
@@ -43,14 +43,14 @@ def messaging_view(view):
 
 
 @messaging_view
-@require_GET
+@require_safe
 def message_list(request: HttpRequest) -> HttpResponse:
     page = selectors.message_list_page(church=request.church, page=request.GET.get("page"))
     return render(request, "messaging/message_list.html", {"nav": "messages", "page": page, "states": STATES})
 
 
 @messaging_view
-@require_http_methods(["GET", "POST"])
+@form_methods
 def message_new(request: HttpRequest) -> HttpResponse:
     if request.method == "GET" or "body" not in request.POST:
         # A fresh page, or the member list's "Text selected" (its ticked ids, no text yet).
@@ -109,7 +109,7 @@ def message_confirm(request: HttpRequest) -> HttpResponse:
 
 
 @messaging_view
-@require_GET
+@require_safe
 def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
     message = selectors.message_get(church=request.church, message_id=message_id)
     if message is None:

@@ -147,6 +147,8 @@ class WebhooksTestCase(FlockTestCase):
         self.assertEqual(delivery.state, "delivered")
         self.assertFalse(PendingStatus.objects.exists())
 
-    def test_it_rejects_get_and_takes_nul_bytes_without_error(self):
+    def test_it_rejects_get_and_refuses_nul_bytes(self):
         self.assertEqual(self.client.get("/sms/inbound/").status_code, 405)
-        self.assertEqual(self.stop("+15551230000", "+15550100001", "STOP\x00").status_code, 200)
+        # The request guard refuses a NUL byte anywhere (security.middleware): nothing changes.
+        self.assertEqual(self.stop("+15551230000", "+15550100001", "STOP\x00").status_code, 400)
+        self.assertFalse(OptOut.objects.exists())

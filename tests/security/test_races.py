@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.test import Client
 
 from members import tallies
+from messaging import services as messaging_services
 from tests.base import FlockTestCase, clear_caches
 from tests.security.walk import DAY, WalkFixtures, all_patterns, who
 
@@ -45,6 +46,12 @@ WRITES = {
     "membership_add": lambda t: {"member_id": t.other_member.pk},
     "membership_remove": lambda t: {},
     "membership_role": lambda t: {"role": "leader"},
+    "message_new": lambda t: {"group": t.group.pk, "body": "Choir moves to 7pm"},
+    # Signed for alice (request A); bob's copy (request B) is refused as another user's preview.
+    "message_confirm": lambda t: {"token": messaging_services.draft_sign(
+        church=t.grace, user=t.alice, draft=messaging_services.Draft(body="Choir moves to 7pm", group_id=t.group.pk))},
+    "message_cancel": lambda t: {},
+    "member_optout": lambda t: {"opted_out": "1"},
     "attendance_save": lambda t: {"date": DAY, "group": "", "shown": [t.member.pk, t.other_member.pk],
                                   "present": [t.other_member.pk]},
 }

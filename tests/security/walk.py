@@ -61,6 +61,15 @@ PARAMS: dict[str, dict[str, str]] = {
     "api_cache_metrics": {},
     "api_cache_health": {},
     "api_cache_reset": {},
+    "message_list": {"page": "2"},
+    "message_new": {"group": "1"},
+    "message_confirm": {},
+    "message_detail": {"page": "2"},
+    "message_cancel": {},
+    "member_optout": {},
+    "sms_status": {},
+    "sms_inbound": {},
+    "api_queue_health": {},
 }
 # Odd values every parameter is tried with (besides a NUL byte, which must answer 400).
 ODD_VALUES = (
