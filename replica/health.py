@@ -7,7 +7,7 @@ Guarantees:
 - A replica that does not answer is left alone for `REPLICA_RETRY_SECONDS`: reads go to the
   primary meanwhile, and at most one request per period pays the (short) connect timeout.
 - `replayed(target)` is exact: the replica has replayed the primary's write-ahead log up to
-  `target` (a position taken from the primary with `primary_flush_lsn()`), so a transaction the
+  `target` (a position taken from the primary with `primary_commit_lsn()`), so a transaction the
   primary had committed by then is visible in every snapshot the replica takes afterwards.
 """
 
@@ -106,11 +106,21 @@ def reset() -> None:
         _last, _next_check = None, 0.0
 
 
-def primary_flush_lsn() -> int:
-    """Where the primary's write-ahead log is flushed to now: every transaction that has
-    committed (and so every cache invalidation sent after a commit) lies at or before it."""
+# With synchronous_commit on (the default) a transaction's commit record is flushed before
+# COMMIT returns, so the flushed position covers every committed transaction. With it off,
+# COMMIT returns first: only the inserted position covers it (the replica gets there when the
+# WAL writer flushes, within wal_writer_delay).
+TARGET_SQL = """
+SELECT CASE WHEN current_setting('synchronous_commit') = 'off' THEN pg_current_wal_insert_lsn()
+            ELSE pg_current_wal_flush_lsn() END::text
+"""
+
+
+def primary_commit_lsn() -> int:
+    """A position of the primary's write-ahead log at or after every transaction that has
+    committed by now (and so before every cache invalidation sent after a commit)."""
     with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-        cursor.execute("SELECT pg_current_wal_flush_lsn()::text")
+        cursor.execute(TARGET_SQL)
         return parse_lsn(cursor.fetchone()[0])
 
 

@@ -11,8 +11,8 @@ Only the reads named here ever leave the primary; every other read, and every wr
 
 Guarantees:
 - Never older than the moment the read began. Before a read goes to the replica, the
-  primary's flushed WAL position is taken, and the replica must have replayed up to it (it may
-  wait `REPLICA_CATCHUP_WAIT` for that). So a staff member's next read shows their own write
+  primary's WAL position that covers every committed transaction is taken, and the replica
+  must have replayed up to it (it may wait `REPLICA_CATCHUP_WAIT` for that). So a staff member's next read shows their own write
   (read-your-writes), everybody else's reads show it too, and a dashboard figure computed on
   the replica after an invalidation already contains the write that caused the invalidation
   (a value cached under a new generation is never older than that generation).
@@ -123,7 +123,7 @@ def _choose(read: str) -> tuple[str, str]:
     if not status.usable:
         return DEFAULT_DB_ALIAS, status.reason
     try:
-        target = health.primary_flush_lsn()
+        target = health.primary_commit_lsn()
     except DatabaseError:
         # The primary failing is the read's own problem: it fails there too, as any read would.
         return DEFAULT_DB_ALIAS, "primary-error"

@@ -52,7 +52,9 @@ def _postgres(cluster: Cluster, name: str, data, settings: dict[str, str]) -> Co
             "unix_socket_directories": str(as_postgres_dir(cluster.run_dir)),
             "fsync": "on" if cluster.fsync else "off"}
     if not cluster.fsync:
-        opts.update(synchronous_commit="off", full_page_writes="off")
+        # synchronous_commit stays on: a commit is flushed before COMMIT returns, which is
+        # what the replica's reads wait for (replica/health.py).
+        opts.update(full_page_writes="off")
     data.chmod(0o700)  # PostgreSQL refuses a data directory others can read
     cmd = [str(PG_BIN / "postgres"), "-D", str(data)]
     for key, value in opts.items():
