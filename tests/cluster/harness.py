@@ -44,7 +44,8 @@ class Topology:
         self.cluster = cluster
         self.components = {c.name: c for c in components}
         self.url = f"http://{topology.HOST}:{cluster.balancer_port}"
-        self.staff = ""  # a Grace staff account, from seed_demo's account: lines
+        self.staff = ""  # a staff account and the platform admin, from seed_demo's account: lines
+        self.admin = ""
 
     # --- components ---------------------------------------------------------------------
     def __getitem__(self, name: str) -> topology.Component:
@@ -118,7 +119,9 @@ class Topology:
                        timeout=timeout, what="the PostgreSQL replica streaming")
 
     # --- pages ----------------------------------------------------------------------------
-    def log_in(self) -> requests.Session:
+    def log_in(self, *, admin: bool = False) -> requests.Session:
+        if admin:
+            return procs.log_in(self.url, self.admin, PASSWORD, next_url="/admin/")
         return procs.log_in(self.url, self.staff, PASSWORD, next_url="/dashboard/")
 
     def add_member(self, http: requests.Session, first: str, last: str) -> requests.Response:
@@ -143,8 +146,9 @@ def start(directory: Path, *, app_env: dict[str, str]) -> Topology:
     env = cluster.django_env(var_dir=cluster.dir / "manage", direct=True)
     out = topology.run([topology.PYTHON, "manage.py", "seed_demo", "--churches", "2", "--members", "300",
                         "--password", PASSWORD, "--seed", "13"], env=env)
-    top.staff = next(line.split()[1] for line in out.splitlines()
-                     if line.startswith("account:") and line.endswith("role: staff"))
+    accounts = [line.split() for line in out.splitlines() if line.startswith("account:")]
+    top.staff = next(words[1] for words in accounts if words[-1] == "staff")
+    top.admin = next(words[1] for words in accounts if words[-1] == "admin")
     return top
 
 

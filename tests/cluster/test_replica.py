@@ -1,6 +1,6 @@
 """The streaming replica: used when it has caught up, never a reason for a stale page or an error.
 
-- Healthy: the export and a dashboard miss are served by the replica.
+- Healthy: the export, a dashboard miss and the admin's statistics are served by the replica.
 - Replay paused (`pg_wal_replay_pause()`): a staff member who adds a member sees them at once in
   the member list and in the dashboard's total (those reads go to the primary).
 - Stopped: every page answers (the lag-tolerant reads fall back to the primary); restarted, it
@@ -31,12 +31,16 @@ def _export(top: harness.Topology, http: requests.Session) -> None:
     assert r.status_code == 200 and r.text.startswith("\ufefffirst_name,last_name"), r.status_code
 
 
-def test_it_serves_the_export_and_dashboard_misses_from_the_replica(healthy):
+def test_it_serves_the_export_the_admins_statistics_and_dashboard_misses_from_the_replica(healthy):
     top = healthy
     http = top.log_in()
     before = _served(top, "export", "replica")
     _export(top, http)
     assert _served(top, "export", "replica") == before + 1
+    before = _served(top, "admin_stats", "replica")
+    page = top.log_in(admin=True).get(top.url + "/admin/stats/", timeout=harness.TIMEOUT)
+    assert page.status_code == 200 and "data-church=" in page.text
+    assert _served(top, "admin_stats", "replica") == before + 1
     # A dashboard miss right after a write: the replica must first replay that write (it
     # waits up to REPLICA_CATCHUP_WAIT). A loaded machine may make it miss that once in a while.
     before = _served(top, "dashboard", "replica")
