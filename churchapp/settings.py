@@ -6,6 +6,7 @@ SQLite-backed cache that every worker process shares), so `make run` works on a 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -194,7 +195,7 @@ DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "").strip()
 REPLICA_MAX_LAG_SECONDS = envfloat("REPLICA_MAX_LAG_SECONDS", "5")
 # How long a read waits for the replica to replay what the primary had flushed when the read
 # began, before it goes to the primary instead.
-REPLICA_CATCHUP_WAIT = envfloat("REPLICA_CATCHUP_WAIT", "0.1")
+REPLICA_CATCHUP_WAIT = envfloat("REPLICA_CATCHUP_WAIT", "0.05")
 # Seconds between two checks of the replica's health in one process (its lag, pause, LSN);
 # after a failed check it is left alone for REPLICA_RETRY_SECONDS.
 REPLICA_CHECK_INTERVAL = envfloat("REPLICA_CHECK_INTERVAL", "1")
@@ -304,6 +305,14 @@ CACHE_ASIDE = envbool("CACHE_ASIDE", "on")
 CACHE_BREAKER_COOLDOWN = envfloat("CACHE_BREAKER_COOLDOWN", "5")
 
 # --- Login throttling (members/login.py) -------------------------------------------------
+# The proxies whose X-Forwarded-For hop is the client's address: loopback (a balancer on the
+# same machine) by default; on separate machines, the balancers' addresses or networks.
+TRUSTED_PROXIES = envlist("TRUSTED_PROXIES", "127.0.0.0/8,::1")
+for _net in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_net, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES must be addresses or networks, comma-separated; got {_net!r}") from None
 # Failed logins counted in the cache per username and per client address; at the limit the
 # login form answers 429 until the lockout ends. A success clears the username's count.
 LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", "5")  # per username

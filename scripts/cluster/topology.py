@@ -354,3 +354,8 @@ def write_topology(cluster: Cluster, components: list[Component]) -> None:
 def read_topology(path: Path) -> list[Component]:
     data = json.loads(path.read_text())
     return [Component(**c) for c in data["components"]]
+
+
+if __name__ == "__main__":
+    # `python3 scripts/cluster/topology.py`: only install the Debian packages (.ci/run does this).
+    install_packages()

@@ -58,7 +58,7 @@ class LagTolerantReadsTestCase(SimpleTestCase):
     def test_it_reads_from_the_replica_once_it_has_replayed_the_commits(self):
         with StubbedReplica(commit_lsn=90) as replica:
             self.assertEqual(reads.lag_tolerant("dashboard", where), "replica")
-            replica.replayed.assert_called_once_with(90, timeout=0.1)
+            replica.replayed.assert_called_once_with(90, timeout=0.05)
         self.assertEqual(where(), DEFAULT_DB_ALIAS, "only inside the read")
 
     def test_it_reads_from_the_primary_while_the_replica_is_behind(self):
