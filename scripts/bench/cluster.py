@@ -134,7 +134,8 @@ def start_topology(members: int) -> tuple[topology.Cluster, list[topology.Compon
     shutil.rmtree(VAR, ignore_errors=True)
     VAR.mkdir(parents=True)
     VAR.chmod(0o755)
-    cluster = topology.Cluster.on_free_ports(VAR, fsync=False)
+    # Workers must not be recycled during a run: a worker that exits takes its CPU time with it.
+    cluster = topology.Cluster.on_free_ports(VAR, fsync=False, app_env={"GUNICORN_MAX_REQUESTS": "0"})
     components = up.start(cluster, seed=False, say=log)
     env = cluster.django_env(var_dir=VAR / "manage", direct=True)
     log(f"seeding one church of {members:,} members and two small ones")

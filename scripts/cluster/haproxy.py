@@ -64,7 +64,9 @@ frontend flock
 backend app_hosts
     balance roundrobin
     option httpchk
-    http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host {HOST}
+    # The probe says it came over TLS, as every request through the balancer does in production
+    # (DJANGO_ENV=production would otherwise redirect this plain-HTTP probe to https://).
+    http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host {HOST} hdr X-Forwarded-Proto https
     http-check expect rstring "\\"database\\": \\"ok\\""
     default-server inter 2s fall 3 rise 2
 {servers}
