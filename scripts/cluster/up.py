@@ -13,6 +13,7 @@ PostgreSQL data stays in var/cluster/ for the next `make cluster`.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -103,6 +104,10 @@ def main() -> int:
         return 1
     import topology
 
+    if os.geteuid() != 0:
+        print("cluster: run it as root: PostgreSQL and PgBouncer run as the postgres OS user, and the missing "
+              "Debian packages are installed with apt-get", file=sys.stderr)
+        return 1
     topology.install_packages()
     start(cluster)
     print(f"\ncluster: up. The balancer: http://127.0.0.1:{cluster.balancer_port}/ "
