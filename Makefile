@@ -8,7 +8,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/flock
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 
-.PHONY: run worker test test-embedded test-services deploy bench bench-queries bench-messaging loadtest
+.PHONY: run worker test test-embedded test-services deploy bench bench-queries bench-messaging loadtest cluster cluster-stop test-cluster bench-cluster
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -88,3 +88,28 @@ BENCH_QUERIES_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/flock_bench
 ## and .json (the JSON feeds the "Hot queries at a million members" section of docs/benchmarks.md).
 bench-queries: $(VENV)/.dev
 	DATABASE_URL="$(BENCH_QUERIES_DATABASE_URL)" CACHE_ASIDE=off $(PY) scripts/bench_queries.py --seed --report queries-1m
+
+# --- the multi-host topology on loopback (docs/scale-out.md) --------------------------------
+CLUSTER_PORT ?= 8080
+
+## make cluster: HAProxy (on CLUSTER_PORT) -> app hosts app-a and app-b (Gunicorn) -> PgBouncer ->
+## PostgreSQL primary + streaming replica, Redis primary + replica + three Sentinels; data and logs
+## in var/cluster/, var/cluster/topology.json lists every process. Installs the Debian packages
+## it needs when run as root. Ports: CLUSTER_PORT, and the block CLUSTER_PORT_BASE (18400) + 1..32.
+cluster: $(VENV)/.runtime
+	CLUSTER_PORT=$(CLUSTER_PORT) $(PY) scripts/cluster/up.py
+
+## make cluster-stop: stops every process of var/cluster/topology.json by its pid (data kept).
+cluster-stop:
+	CLUSTER_PORT=$(CLUSTER_PORT) $(if $(wildcard $(PY)),$(PY),$(PYTHON)) scripts/cluster/down.py
+
+## make test-cluster: the fault tests on a private topology of their own (free ports, a temporary
+## directory), every fault with more load and more rounds than the short version inside make test.
+test-cluster: $(VENV)/.dev
+	CLUSTER_FULL=1 env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest tests/cluster -m cluster $(PYTEST_ARGS)
+
+## make bench-cluster: the staff mix through the balancer with one app host vs two, PgBouncer vs
+## direct, a dashboard miss on the replica vs the primary while a CSV import writes; writes
+## docs/bench/cluster.md and its section of docs/benchmarks.md (own topology on free ports).
+bench-cluster: $(VENV)/.dev
+	$(PY) scripts/bench/cluster.py

@@ -88,6 +88,72 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(f)s" "%(a)s"'
 proc_name = "flock"
 
 
+# --- One write per response -------------------------------------------------------------
+def _send_headers_with_the_body() -> None:
+    """Gunicorn (27.0.1) sends a response's headers and its body in two writes; between them the
+    worker thread gives up the GIL, so a worker killed there leaves the balancer holding headers
+    without a body, too late for it to retry the request elsewhere (tests/cluster/
+    test_app_hosts.py caught one). Held back until the first body write, the headers leave with
+    it in one `sendall`: a dying worker has then sent all of a page or none of it, and the
+    balancer retries a GET that got nothing. Chunked responses and sendfile (static files) keep
+    Gunicorn's own order; the headers are sent at close for an empty body."""
+    from gunicorn.http import wsgi
+
+    response = wsgi.Response
+    if getattr(response, "_flock_one_write", False):
+        return  # a HUP re-reads this file: patch once
+    send_headers, emit_body, close, sendfile = (
+        response.send_headers, response._emit_body, response.close, response.sendfile)
+
+    class _Held:
+        data = b""
+
+        def sendall(self, data: bytes) -> None:
+            self.data += data
+
+    def held_send_headers(self) -> None:
+        if self.headers_sent or self.chunked or getattr(self, "_flock_direct", False):
+            return send_headers(self)
+        held, sock = _Held(), self.sock
+        self.sock = held
+        try:
+            send_headers(self)
+        finally:
+            self.sock = sock
+        self._flock_headers = held.data
+
+    def release(self) -> None:
+        headers = getattr(self, "_flock_headers", b"")
+        if headers:
+            self._flock_headers = b""
+            self.sock.sendall(headers)
+
+    def emit_body_with_headers(self, data: bytes) -> None:
+        headers = getattr(self, "_flock_headers", b"")
+        if headers:
+            self._flock_headers = b""
+            data = headers + data
+        emit_body(self, data)
+
+    def close_after_release(self) -> None:
+        release(self)
+        close(self)
+
+    def sendfile_direct(self, respiter) -> bool:
+        release(self)
+        self._flock_direct = True
+        return sendfile(self, respiter)
+
+    response.send_headers = held_send_headers
+    response._emit_body = emit_body_with_headers
+    response.close = close_after_release
+    response.sendfile = sendfile_direct
+    response._flock_one_write = True
+
+
+_send_headers_with_the_body()
+
+
 # --- Hooks ------------------------------------------------------------------------------
 # cachemon's modules are imported inside the hooks: the master never imports Django or the
 # app (preload_app is off), and a missing optional piece must not stop the server.

@@ -4,7 +4,8 @@ Both are cache-aside reads (`keys.STATS` for the figures, `keys.DASHBOARD` for t
 member, group and attendance services invalidate both on every write, so the 5-minute TTL
 only bounds how old the "as of" clock may look, never how stale a figure is after a write.
 
-Cold cost is four small queries whatever the size of the church: the church's member tallies
+A miss's figures may come from the streaming replica (replica.reads, "dashboard"), never older
+than the miss. Cold cost is four small queries whatever the size of the church: the church's member tallies
 (counts by status, join month and "in a group", members/tallies.py), new members in 30 days
 (an index range), its current groups with their sizes, and its attendance days for 12 weeks
 (attendance/tallies.py). None of them reads every member, membership or attendance record.
@@ -15,7 +16,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from django.db.models import Count, Sum
+from django.db.models import Count, F, Sum
 from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -24,6 +25,7 @@ from attendance import tallies as attendance_tallies
 from cachemon import cache_aside, keys
 from members import tallies as member_tallies
 from members.models import Church, Group, Member
+from replica import reads
 
 from . import charts
 
@@ -51,7 +53,9 @@ def dashboard_summary(*, church: Church) -> dict[str, Any]:
     """
     return cache_aside.cached(
         keys.STATS, church_id=church.id, parts=("summary",),
-        fetch=lambda: _compute_summary(church), ttl=keys.TTL_SHORT,
+        # A miss may be computed on the replica: only once it has replayed every write the
+        # primary had committed, so what is cached under this generation is not older than it.
+        fetch=lambda: reads.lag_tolerant("dashboard", lambda: _compute_summary(church)), ttl=keys.TTL_SHORT,
     )
 
 
@@ -226,3 +230,62 @@ def _week_rows(start: datetime.date, attendance_since: datetime.date,
         row["detail"] = (f"{when}: {total:,} present "
                          f"({row['service']:,} at services, {row['groups']:,} at groups)")
     return rows, last_4w
+
+
+# --- the platform admin's statistics (/admin/stats/) ---------------------------------------
+STATS_PER_PAGE = 50
+
+
+def platform_statistics(*, page: int) -> dict[str, Any]:
+    """Figures of every church, for platform admins: a page of churches (by name) with their
+    members (total, active, visitors), current groups, active staff accounts and attendance of
+    the last 4 weeks, and the platform's totals. Read from the counters (no scan of members or
+    attendance records), on the streaming replica when it has caught up (replica.reads).
+
+    Keys: `churches` (rows), `page`, `num_pages`, `totals`.
+    """
+    return reads.lag_tolerant("admin_stats", lambda: _platform_statistics(page))
+
+
+def _platform_statistics(page: int) -> dict[str, Any]:
+    from attendance.models import AttendanceDay
+    from members.models import MemberTally, User
+
+    churches_total = Church.objects.count()
+    num_pages = max(1, -(-churches_total // STATS_PER_PAGE))
+    page = min(max(1, page), num_pages)
+    start = (page - 1) * STATS_PER_PAGE
+    churches = list(Church.objects.order_by("name", "id").values("id", "name", "slug")[start:start + STATS_PER_PAGE])
+    ids = [c["id"] for c in churches]
+    since = timezone.localdate() - datetime.timedelta(days=ATTENDANCE_DAYS - 1)
+
+    by_status: dict[int, dict[str, int]] = {}
+    for row in (MemberTally.objects.filter(church_id__in=ids).order_by().values("church_id", "status")
+                .annotate(n=Sum("total"))):
+        by_status.setdefault(row["church_id"], {})[row["status"]] = row["n"]
+    groups = dict(Group.objects.filter(church_id__in=ids, archived=False).order_by().values("church_id")
+                  .annotate(n=Count("id")).values_list("church_id", "n"))
+    staff = dict(User.objects.filter(church_id__in=ids, is_active=True).order_by().values("church_id")
+                 .annotate(n=Count("id")).values_list("church_id", "n"))
+    attendance = dict(AttendanceDay.objects.filter(church_id__in=ids, date__gte=since).order_by().values("church_id")
+                      .annotate(n=Sum(F("service") + F("groups"))).values_list("church_id", "n"))
+
+    rows = []
+    for church in churches:
+        statuses = by_status.get(church["id"], {})
+        rows.append({
+            **church,
+            "members": sum(statuses.values()),
+            "active": sum(statuses.get(s, 0) for s in ACTIVE_STATUSES),
+            "visitors": statuses.get(Member.Status.VISITOR, 0),
+            "groups": groups.get(church["id"], 0),
+            "staff": staff.get(church["id"], 0),
+            "attendance_4w": attendance.get(church["id"], 0),
+        })
+    totals = {
+        "churches": churches_total,
+        "members": MemberTally.objects.aggregate(n=Coalesce(Sum("total"), 0))["n"],
+        "groups": Group.objects.filter(archived=False).count(),
+        "staff": User.objects.filter(church__isnull=False, is_active=True).count(),
+    }
+    return {"churches": rows, "page": page, "num_pages": num_pages, "totals": totals}

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_safe
 
 from members.access import staff_view
 
-from .selectors import dashboard_fragment
+from .selectors import dashboard_fragment, platform_statistics
 
 
 @staff_view
@@ -18,3 +18,16 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     # (user name, CSRF token, messages) is rendered per request. Warm: no SQL at all.
     ctx = {"nav": "dashboard", "fragment": dashboard_fragment(church=request.church)}
     return render(request, "analytics/dashboard.html", ctx)
+
+
+def admin_platform_stats(request: HttpRequest) -> HttpResponse:
+    """Figures of every church for platform admins (wrapped in admin.site.admin_view: analytics/admin.py)."""
+    from django.contrib import admin
+
+    try:
+        page = int(request.GET.get("page", "1"))
+    except ValueError:
+        page = 1
+    stats = platform_statistics(page=page)
+    ctx = {**admin.site.each_context(request), "title": "Platform statistics", **stats}
+    return render(request, "analytics/admin_stats.html", ctx)

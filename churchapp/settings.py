@@ -6,6 +6,7 @@ SQLite-backed cache that every worker process shares), so `make run` works on a 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import zoneinfo
@@ -141,6 +142,36 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "").strip() or f"sqlite:///{VAR_DIR / 'flock.sqlite3'}"
+# DB_PGBOUNCER=on: DATABASE_URL is a PgBouncer in transaction pooling mode (docs/scale-out.md).
+DB_PGBOUNCER = envbool("DB_PGBOUNCER", "off")
+
+
+def _postgres_options(db: dict, *, pgbouncer: bool, connect_timeout: int) -> None:
+    """The connection settings of a PostgreSQL alias (the primary, and the replica if any)."""
+    # One persistent connection per worker thread, checked before reuse so that a
+    # PostgreSQL (or PgBouncer) restart costs only the requests made during the outage.
+    # Behind PgBouncer they stay persistent too: a client connection to PgBouncer holds no
+    # server connection between transactions, so keeping it costs PostgreSQL nothing.
+    db["CONN_MAX_AGE"] = envint("DB_CONN_MAX_AGE", "600")
+    db["CONN_HEALTH_CHECKS"] = True
+    db.setdefault("OPTIONS", {})
+    db["OPTIONS"]["connect_timeout"] = connect_timeout
+    if pgbouncer:
+        # Transaction pooling hands each transaction any server connection, so nothing may
+        # outlive a transaction on it: a named (server-side) cursor, a prepared statement, a
+        # session SET. Hence no server-side cursors (`.iterator()` fetches in chunks from a
+        # client-side cursor), prepared statements off (also Django's default with psycopg 3,
+        # said here so that nobody turns them on), and no startup `options`: PgBouncer refuses
+        # them, so JIT is turned off on the server (postgresql.conf: jit = off) instead.
+        db["DISABLE_SERVER_SIDE_CURSORS"] = True
+        db["OPTIONS"]["prepare_threshold"] = None
+        return
+    db["DISABLE_SERVER_SIDE_CURSORS"] = envbool("DISABLE_SERVER_SIDE_CURSORS", "off")
+    # JIT compilation cost ~1 s on the dashboard's aggregates at 100,000 members and never paid
+    # off for these short OLTP queries (measured on the dashboard of a 100,000-member church).
+    db["OPTIONS"]["options"] = "-c jit=" + ("on" if envbool("DB_JIT", "off") else "off")
+
+
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
 _db = DATABASES["default"]
 if _db["ENGINE"] == "django.db.backends.sqlite3":
@@ -153,16 +184,7 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
     }
 elif _db["ENGINE"] == "django.db.backends.postgresql":
-    # One persistent connection per worker thread, checked before reuse so that a
-    # PostgreSQL restart costs only the requests made during the outage.
-    _db["CONN_MAX_AGE"] = envint("DB_CONN_MAX_AGE", "600")
-    _db["CONN_HEALTH_CHECKS"] = True
-    _db["DISABLE_SERVER_SIDE_CURSORS"] = envbool("DISABLE_SERVER_SIDE_CURSORS", "off")
-    _db.setdefault("OPTIONS", {})
-    _db["OPTIONS"]["connect_timeout"] = envint("DB_CONNECT_TIMEOUT", "3")
-    # JIT compilation cost ~1 s on the dashboard's aggregates at 100,000 members and never paid
-    # off for these short OLTP queries (measured on the dashboard of a 100,000-member church).
-    _db["OPTIONS"]["options"] = "-c jit=" + ("on" if envbool("DB_JIT", "off") else "off")
+    _postgres_options(_db, pgbouncer=DB_PGBOUNCER, connect_timeout=envint("DB_CONNECT_TIMEOUT", "3"))
     # DB_POOL=on: a psycopg pool per worker process instead (measured in docs/operations.md;
     # the connection budget is workers x DB_POOL_MAX_SIZE x app hosts <= max_connections).
     # With CONN_HEALTH_CHECKS, Django has the pool check each connection before handing it
@@ -176,29 +198,89 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
             # PostgreSQL is down (persistent connections fail at once instead).
             "timeout": envfloat("DB_POOL_TIMEOUT", "2"),
         }
+
+# A streaming replica for the reads that may move off the primary (replica/reads.py names
+# them; replica/health.py decides, per read, whether the replica has caught up). Unset: there
+# is no "replica" alias and no router, and every read goes to `default` as before.
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "").strip()
+# A replica further behind than this (or paused, or down) is not even asked to catch up.
+REPLICA_MAX_LAG_SECONDS = envfloat("REPLICA_MAX_LAG_SECONDS", "5")
+# How long a read waits for the replica to replay what the primary had flushed when the read
+# began, before it goes to the primary instead.
+REPLICA_CATCHUP_WAIT = envfloat("REPLICA_CATCHUP_WAIT", "0.05")
+# Seconds between two checks of the replica's health in one process (its lag, pause, LSN);
+# after a failed check it is left alone for REPLICA_RETRY_SECONDS.
+REPLICA_CHECK_INTERVAL = envfloat("REPLICA_CHECK_INTERVAL", "1")
+REPLICA_RETRY_SECONDS = envfloat("REPLICA_RETRY_SECONDS", "5")
+if DATABASE_REPLICA_URL:
+    if _db["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL needs DATABASE_URL to be PostgreSQL (a streaming replica of it)")
+    DATABASES["replica"] = dj_database_url.parse(DATABASE_REPLICA_URL)
+    if DATABASES["replica"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL must be a postgres:// URL")
+    # A replica that does not answer must cost a read about a second, then be skipped.
+    _postgres_options(DATABASES["replica"], pgbouncer=envbool("DB_REPLICA_PGBOUNCER", "off"),
+                      connect_timeout=envint("DB_REPLICA_CONNECT_TIMEOUT", "1"))
+    # Tests use the default database for it (a replica is a copy: never migrated, never created).
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["churchapp.routers.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and sessions ---------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+# Redis through Sentinel (docs/scale-out.md): the Sentinels' `host:port,...` and the name they
+# monitor the primary under. A failover needs no restart: a new connection asks the Sentinels
+# where the primary is now.
+REDIS_SENTINELS = envlist("REDIS_SENTINELS", "")
+REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "").strip()
+REDIS_SENTINEL_DB = envint("REDIS_SENTINEL_DB", "0")
 # Short socket timeouts: a slow Redis must cost a request milliseconds, not seconds.
 REDIS_SOCKET_TIMEOUT = envfloat("REDIS_SOCKET_TIMEOUT", "0.25")
 CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "flock")
 
 
+def _sentinel_address(item: str) -> tuple[str, int]:
+    host, sep, port = item.rpartition(":")
+    if not (sep and host and port.isdigit()):
+        raise ImproperlyConfigured(f"REDIS_SENTINELS must be host:port,host:port,...; got {item!r}")
+    return host, int(port)
+
+
+if REDIS_SENTINELS:
+    if not REDIS_SENTINEL_MASTER:
+        raise ImproperlyConfigured("REDIS_SENTINELS is set but REDIS_SENTINEL_MASTER (the monitored name) is not")
+    if REDIS_URL:
+        raise ImproperlyConfigured("set either REDIS_URL or REDIS_SENTINELS, not both")
+    _SENTINELS = [_sentinel_address(item) for item in REDIS_SENTINELS]
+
+
 def _redis_cache(prefix: str) -> dict:
-    return {
+    timeouts = {"SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT, "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT}
+    cache = {
         "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": prefix,
         "OPTIONS": {
             "CLIENT_CLASS": "django_redis.client.DefaultClient",
-            "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
-            "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+            **timeouts,
             # Errors reach the circuit breaker (cachemon), which decides what to skip.
             "IGNORE_EXCEPTIONS": False,
             "CONNECTION_POOL_KWARGS": {"max_connections": 50, "health_check_interval": 30},
         },
     }
+    if REDIS_SENTINELS:
+        # The primary only, for reads too: a generation read from a lagging Redis replica
+        # would serve an entry that an invalidation already made stale (cachemon.cache_aside).
+        # One LOCATION with is_master=1 (a plain string would make django-redis read replicas).
+        cache["LOCATION"] = [f"redis://{REDIS_SENTINEL_MASTER}/{REDIS_SENTINEL_DB}?is_master=1"]
+        cache["OPTIONS"].update(
+            CLIENT_CLASS="django_redis.client.SentinelClient",
+            CONNECTION_FACTORY="django_redis.pool.SentinelConnectionFactory",
+            SENTINELS=_SENTINELS,
+            # Asking a Sentinel where the primary is must not hang a request either.
+            SENTINEL_KWARGS={"socket_timeout": REDIS_SOCKET_TIMEOUT, "socket_connect_timeout": REDIS_SOCKET_TIMEOUT},
+        )
+    return cache
 
 
 def _disk_cache(name: str, prefix: str) -> dict:
@@ -215,7 +297,7 @@ def _disk_cache(name: str, prefix: str) -> dict:
     }
 
 
-if REDIS_URL:
+if REDIS_URL or REDIS_SENTINELS:
     CACHES = {
         # The cache-aside helper handles errors itself (circuit breaker, counted errors).
         "default": _redis_cache(CACHE_KEY_PREFIX),
@@ -238,6 +320,14 @@ CACHE_BREAKER_COOLDOWN = envfloat("CACHE_BREAKER_COOLDOWN", "5")
 CACHE_DISTRUST_POLL_SECONDS = envfloat("CACHE_DISTRUST_POLL_SECONDS", "1")
 
 # --- Login throttling (members/login.py) -------------------------------------------------
+# The proxies whose X-Forwarded-For hop is the client's address: loopback (a balancer on the
+# same machine) by default; on separate machines, the balancers' addresses or networks.
+TRUSTED_PROXIES = envlist("TRUSTED_PROXIES", "127.0.0.0/8,::1")
+for _net in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_net, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES must be addresses or networks, comma-separated; got {_net!r}") from None
 # Failed logins counted in the cache per username and per client address; at the limit the
 # login form answers 429 until the lockout ends. A success clears the username's count.
 LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", "5")  # per username

@@ -63,20 +63,22 @@ SESSION_EXPIRED_MESSAGE = "Your session has expired. Please log in again."
 
 
 def client_ip(request: HttpRequest) -> str:
-    """The client's address. Behind the local proxy (loopback peer), the proxy's X-Forwarded-For hop."""
+    """The client's address. Behind our proxy (a peer in TRUSTED_PROXIES: loopback by default,
+    the balancer's address on separate machines), the X-Forwarded-For hop that proxy appended."""
     remote = request.META.get("REMOTE_ADDR", "") or "unknown"
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if forwarded and _is_loopback(remote):
+    if forwarded and _is_trusted_proxy(remote):
         # The rightmost entry is the one our proxy appended; the others are client-supplied.
         return forwarded.split(",")[-1].strip() or remote
     return remote
 
 
-def _is_loopback(address: str) -> bool:
+def _is_trusted_proxy(address: str) -> bool:
     try:
-        return ipaddress.ip_address(address).is_loopback
+        ip = ipaddress.ip_address(address)
     except ValueError:
         return False
+    return any(ip in ipaddress.ip_network(net, strict=False) for net in settings.TRUSTED_PROXIES)
 
 
 def throttle_username(username: object) -> str:

@@ -36,15 +36,17 @@ def wrk_version(wrk: str) -> str:
 
 
 def run_wrk(wrk: str, port: int, path: str, *, duration: int, connections: int, threads: int,
-            cookie: str | None = None) -> dict:
-    """One fixed-duration run; raises when anything but 200 came back."""
+            cookie: str | None = None, script: Path = LUA, env: dict[str, str] | None = None) -> dict:
+    """One fixed-duration run; raises when anything but 200 came back. `script` may choose the
+    paths itself (mix.lua: the staff mix of a file named in `env`)."""
     if not path.startswith("/"):
         raise ValueError(path)
-    cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "30s", "-s", str(LUA)]
+    cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "30s", "-s", str(script)]
     if cookie:
         cmd += ["-H", f"Cookie: {cookie}"]
     cmd.append(f"http://{HOST}:{port}{path}")
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60,
+                         env={**os.environ, **(env or {})})
     lines = [line for line in res.stdout.splitlines() if line.startswith("{")]
     if res.returncode != 0 or not lines:
         die(f"wrk failed on {path}: {res.stdout}{res.stderr}")

@@ -498,7 +498,7 @@ def main() -> int:
     results["command"] = writeup.command_line()
 
     (DOCS / "benchmarks.json").write_text(json.dumps(results, indent=1, default=str))
-    md = writeup.markdown(results)
+    md = writeup.keep_sections(writeup.markdown(results), DOCS / "benchmarks.md")
     (DOCS / "benchmarks.md").write_text(md)
     html = chart.page(*writeup.chart_panels(results))
     why_not = chart.screenshot(html, DOCS / "benchmarks.png", html_copy=common.VAR / "benchmarks-chart.html")

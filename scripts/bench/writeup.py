@@ -6,6 +6,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shlex
 import statistics
 import subprocess
@@ -627,3 +628,21 @@ def summary_text(r: dict) -> str:
         lines.append(f"hot queries at a million members: missing ({hq.get('missing', 'not read')}); "
                      "make bench-queries writes it")
     return "\n".join(lines)
+
+
+_SECTION = re.compile(r"<!-- ([a-z0-9-]+) -->\n.*?<!-- /\1 -->\n?", re.S)
+
+
+def keep_sections(markdown_text: str, old_path) -> str:
+    """The new docs/benchmarks.md plus the marked sections other benchmarks wrote into the old
+    one (`<!-- name -->` ... `<!-- /name -->`, e.g. make bench-cluster's), which this run did not
+    measure: rewriting the file must not lose them."""
+    try:
+        old = old_path.read_text()
+    except FileNotFoundError:
+        return markdown_text
+    kept = [m.group(0) for m in _SECTION.finditer(old) if f"<!-- {m.group(1)} -->" not in markdown_text]
+    if not kept:
+        return markdown_text
+    return markdown_text.rstrip("\n") + "\n\n" + "\n".join(k.rstrip("\n") + "\n" for k in kept)
+

@@ -53,9 +53,14 @@ def wait_for(check, *, timeout: float = 30, what: str = "condition") -> None:
     raise AssertionError(f"timed out waiting for {what}: {last}")
 
 
+# A test run's service settings, which a child process must not inherit.
+SERVICE_VARS = ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "DATABASE_REPLICA_URL", "REDIS_SENTINELS",
+                "REDIS_SENTINEL_MASTER", "DB_PGBOUNCER")
+
+
 def base_env(**extra: str) -> dict[str, str]:
     """The environment of a child process: this one's, minus the test run's service settings."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
+    env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
     # Development mode (as `make run`): static files without a collectstatic run.
     env.update(DJANGO_ENV="development", DJANGO_DEBUG="on", CACHE_KEY_PREFIX=f"flockops{os.getpid()}")
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)

@@ -81,6 +81,14 @@ class LoginThrottleTestCase(FlockTestCase):
         request = mock.Mock(META={"REMOTE_ADDR": "198.51.100.4", "HTTP_X_FORWARDED_FOR": "203.0.113.9"})
         self.assertEqual(login_module.client_ip(request), "198.51.100.4")
 
+    def test_it_believes_the_balancers_on_other_machines_named_in_trusted_proxies(self):
+        behind = mock.Mock(META={"REMOTE_ADDR": "10.0.2.7", "HTTP_X_FORWARDED_FOR": "203.0.113.9"})
+        with self.settings(TRUSTED_PROXIES=["10.0.2.0/24"]):
+            self.assertEqual(login_module.client_ip(behind), "203.0.113.9")
+            loopback = mock.Mock(META={"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "203.0.113.9"})
+            self.assertEqual(login_module.client_ip(loopback), "127.0.0.1")
+        self.assertEqual(login_module.client_ip(behind), "10.0.2.7")
+
     def test_it_ends_the_lockout_after_the_window(self):
         self.fail(5)
         with mock.patch("members.login.time.time", return_value=login_module.time.time() + 901):
