@@ -457,9 +457,21 @@ EXPORT_FIELDS = ("first_name", "last_name", "email", "phone", "status", "joined_
 def member_export_rows(*, church: Church, chunk_size: int = 2000) -> Iterator[tuple]:
     """All the church's members as tuples of `EXPORT_FIELDS`, streamed from the database
     in chunks (a 100k-member church is never held in memory), from the streaming replica
-    when it has caught up with the primary (replica.reads, "export")."""
-    qs = Member.objects.for_church(church).order_by("last_name", "first_name", "id").values_list(*EXPORT_FIELDS)
-    return reads.lag_tolerant_iter("export", lambda: qs.iterator(chunk_size=chunk_size))
+    when it has caught up with the primary (replica.reads, "export"; a replica failing
+    mid-stream is taken over by the primary from the last row sent, hence the id)."""
+    ordered = Member.objects.for_church(church).order_by(*MEMBER_ORDER)
+
+    def rows_after(row: tuple | None) -> Iterator[tuple]:
+        qs = ordered
+        if row is not None:
+            cursor = MemberCursor(last_name=row[_EXPORT_LAST], first_name=row[_EXPORT_FIRST], id=row[-1], number=2)
+            qs = _seek(qs, cursor, forward=True)
+        return qs.values_list(*EXPORT_FIELDS, "id").iterator(chunk_size=chunk_size)
+
+    return (row[:-1] for row in reads.lag_tolerant_iter("export", rows_after))
+
+
+_EXPORT_FIRST, _EXPORT_LAST = EXPORT_FIELDS.index("first_name"), EXPORT_FIELDS.index("last_name")
 
 
 # --- Groups ----------------------------------------------------------------------------

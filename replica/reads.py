@@ -76,35 +76,41 @@ def lag_tolerant(read: str, fetch: Callable[[], T]) -> T:
     return result
 
 
-def lag_tolerant_iter(read: str, make_iter: Callable[[], Iterator[T]]) -> Iterator[T]:
+def lag_tolerant_iter(read: str, rows_after: Callable[[T | None], Iterator[T]]) -> Iterator[T]:
     """The rows of a streamed read (an export), from the replica when it has caught up.
 
-    The query runs, and its first rows arrive, before anything is yielded: a replica failing
-    then costs nothing (the primary serves the whole stream). One failing later cuts the
-    stream, which the client sees as an incomplete download (never as a complete wrong file).
+    `rows_after(None)` is the whole stream, `rows_after(row)` the rows after `row` in the
+    stream's (total) order. The query runs, and its first rows arrive, before anything is
+    yielded: a replica failing then costs nothing (the primary serves the whole stream). One
+    failing later is taken over by the primary from the last row sent, so the client still
+    gets every row once, in order.
     """
     alias, reason = _choose(read)
     if alias == DEFAULT_DB_ALIAS:
         _count(read, "primary", reason)
-        yield from make_iter()
+        yield from rows_after(None)
         return
     token = _alias.set(health.ALIAS)
     try:
-        rows = make_iter()
-        first = next(rows, _END)
+        rows = rows_after(None)
+        row = next(rows, _END)
     except DatabaseError as exc:
         _alias.reset(token)
         token = None
-        yield from _after_failure(read, exc, make_iter)
+        yield from _after_failure(read, exc, lambda: rows_after(None))
         return
     finally:
         if token is not None:
             _alias.reset(token)
     _count(read, "replica", reason)
-    if first is _END:
-        return
-    yield first
-    yield from rows  # the query's cursor is on the replica's connection already
+    while row is not _END:
+        yield row
+        last = row
+        try:
+            row = next(rows, _END)  # the query's cursor is on the replica's connection already
+        except DatabaseError as exc:
+            yield from _after_failure(read, exc, lambda: rows_after(last))
+            return
 
 
 _END = object()

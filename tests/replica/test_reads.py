@@ -53,7 +53,7 @@ class LagTolerantReadsTestCase(SimpleTestCase):
         # A SimpleTestCase fails any SQL: no query of the replica's state, no LSN of the primary.
         self.assertFalse(health.configured())
         self.assertEqual(reads.lag_tolerant("dashboard", where), DEFAULT_DB_ALIAS)
-        self.assertEqual(list(reads.lag_tolerant_iter("export", lambda: iter([where()]))), [DEFAULT_DB_ALIAS])
+        self.assertEqual(list(reads.lag_tolerant_iter("export", lambda after: iter([where()]))), [DEFAULT_DB_ALIAS])
 
     def test_it_reads_from_the_replica_once_it_has_replayed_the_commits(self):
         with StubbedReplica(commit_lsn=90) as replica:
@@ -86,7 +86,7 @@ class LagTolerantReadsTestCase(SimpleTestCase):
         self.assertEqual(calls, ["replica", DEFAULT_DB_ALIAS])
 
     def test_it_streams_from_the_primary_when_the_replica_fails_before_the_first_row(self):
-        def rows():
+        def rows(after):
             if where() == "replica":
                 raise OperationalError("the replica went away")
             yield from ("a", "b")
@@ -96,7 +96,7 @@ class LagTolerantReadsTestCase(SimpleTestCase):
             replica.mark_down.assert_called_once()
 
     def test_it_keeps_the_streams_rows_on_the_replica_after_the_first(self):
-        def rows():
+        def rows(after):
             # A queryset's iterator picks its database when it starts: here, at the first row.
             alias = where()
             yield from (alias, alias)
@@ -105,6 +105,21 @@ class LagTolerantReadsTestCase(SimpleTestCase):
             stream = reads.lag_tolerant_iter("export", rows)
             self.assertEqual(next(stream), "replica")
         self.assertEqual(list(stream), ["replica"])
+
+    def test_it_lets_the_primary_take_over_a_stream_from_the_last_row_sent(self):
+        stream_rows = ("a", "b", "c", "d")
+
+        def rows(after):
+            start = 0 if after is None else stream_rows.index(after) + 1
+            alias = where()
+            for row in stream_rows[start:]:
+                if alias == "replica" and row == "c":
+                    raise OperationalError("terminating connection due to administrator command")
+                yield row
+
+        with StubbedReplica() as replica:
+            self.assertEqual(list(reads.lag_tolerant_iter("export", rows)), ["a", "b", "c", "d"])
+            replica.mark_down.assert_called_once()
 
     def test_it_refuses_a_read_it_does_not_know(self):
         with pytest.raises(ValueError, match="unknown lag-tolerant read 'members'"):
