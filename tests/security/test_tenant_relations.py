@@ -20,10 +20,11 @@ from django.urls import reverse
 
 from attendance.models import Attendance
 from members.models import OTHER_CHURCH, Church, Group, Member, Membership, User, tenant_links
-from messaging.models import Message
+from messaging.models import Delivery, Message
 from tests.base import FlockTestCase
 
 DAY = datetime.date(2026, 3, 1)
+NOW = datetime.datetime(2026, 3, 1, 12, tzinfo=datetime.UTC)
 # Fields the admin add forms need besides the tenant links (keys: model labels).
 ADMIN_EXTRA_FIELDS = {
     "members.membership": {"role": "member", "joined_on": DAY.isoformat()},
@@ -34,10 +35,14 @@ ADMIN_EXTRA_FIELDS = {
 TRIGGERS = {
     "sqlite": {"membership_one_church_insert", "membership_one_church_update", "member_keeps_church_of_memberships",
                "group_keeps_church_of_memberships", "attendance_one_church_insert", "attendance_one_church_update",
-               "member_keeps_church_of_attendance", "group_keeps_church_of_attendance"},
+               "member_keeps_church_of_attendance", "group_keeps_church_of_attendance",
+               "delivery_one_church_insert", "delivery_one_church_update", "message_one_church_insert",
+               "message_one_church_update", "member_keeps_church_of_deliveries", "group_keeps_church_of_messages"},
     "postgresql": {"membership_one_church", "membership_one_church_update", "member_keeps_church_of_memberships",
                    "group_keeps_church_of_memberships", "attendance_one_church", "attendance_one_church_update",
-                   "member_keeps_church_of_attendance", "group_keeps_church_of_attendance"},
+                   "member_keeps_church_of_attendance", "group_keeps_church_of_attendance",
+                   "delivery_one_church", "delivery_one_church_update", "message_one_church",
+                   "message_one_church_update", "member_keeps_church_of_deliveries", "group_keeps_church_of_messages"},
 }
 
 
@@ -173,5 +178,21 @@ class TenantRelationsTestCase(FlockTestCase):
         self.assert_database_refuses(lambda: Group.objects.filter(pk=g_group.pk).update(church=self.hope))
         self.assert_database_refuses(lambda: Attendance.objects.filter(pk=record.pk).update(church=self.hope))
         record.delete()
+        h_message = self.of(self.hope, Message)
+        self.assert_database_refuses(lambda: Message.objects.filter(pk=h_message.pk).update(group=g_group))
+        self.assert_database_refuses(lambda: Delivery.objects.create(
+            message=h_message, church=self.grace, member=g_member, name="Pat", phone="+15550000009", due_at=NOW, next_attempt_at=NOW))
+        self.assert_database_refuses(lambda: Delivery.objects.create(
+            message=h_message, church=self.hope, member=g_member, name="Pat", phone="+15550000009", due_at=NOW, next_attempt_at=NOW))
+        delivery = Delivery.objects.create(message=h_message, church=self.hope, member=h_member, name="Pat",
+                                           phone="+15550000009", due_at=NOW, next_attempt_at=NOW)
+        self.assert_database_refuses(lambda: Delivery.objects.filter(pk=delivery.pk).update(member=g_member))
+        self.assert_database_refuses(lambda: Member.objects.filter(pk=h_member.pk).update(church=self.grace))
+        Delivery.objects.filter(pk=delivery.pk).update(state="sent")  # a state change: no link changed
+        g_message = self.of(self.grace, Message)
+        Message.objects.filter(pk=g_message.pk).update(group=g_group)
+        self.assert_database_refuses(lambda: Group.objects.filter(pk=g_group.pk).update(church=self.hope))
+        Message.objects.filter(pk=g_message.pk).update(group=None)
+        delivery.delete()
         # Nothing ties them any more: moving is allowed.
         Member.objects.filter(pk=g_member.pk).update(church=self.hope)
