@@ -440,6 +440,9 @@ if SMS_BACKEND == "twilio" and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN and
     raise ImproperlyConfigured("SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM.")
 # The public base URL Twilio signs webhooks with (behind the TLS proxy); empty: the request's own.
 SMS_WEBHOOK_BASE_URL = os.environ.get("SMS_WEBHOOK_BASE_URL", "").strip().rstrip("/")
+# The console backend's outbox (one JSON line a text). Hosts that share one (make cluster's two
+# app hosts) see each other's texts, so a killed worker's text is reconciled, never sent twice.
+SMS_OUTBOX = Path(os.environ.get("SMS_OUTBOX", "").strip() or VAR_DIR / "sms-outbox.log")
 # Texts a second per church, across every worker and host (Rock's long-code throttle: 1).
 SMS_RATE_PER_SECOND = envfloat("SMS_RATE_PER_SECOND", "1")
 if SMS_RATE_PER_SECOND <= 0:
