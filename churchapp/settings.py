@@ -428,6 +428,28 @@ WORKER_DEAD_SECONDS = envfloat("WORKER_DEAD_SECONDS", "30")
 # How often an idle worker looks for a task that became due.
 WORKER_POLL_SECONDS = envfloat("WORKER_POLL_SECONDS", "0.5")
 
+
+def _periodic_every(name: str) -> dict[str, float]:
+    """`job=seconds,job=seconds`: periods that replace the ones the jobs were registered with."""
+    periods = {}
+    for item in envlist(name, ""):
+        job, sep, value = item.partition("=")
+        try:
+            seconds = float(value) if sep and job.strip() else 0.0
+        except ValueError:
+            seconds = 0.0
+        if not 0 < seconds < float("inf"):
+            raise ImproperlyConfigured(f"{name} must be `job=seconds,...` with positive seconds "
+                                       f"(e.g. members.tally_check=3600); got {item!r}")
+        periods[job.strip()] = seconds
+    return periods
+
+
+# Periodic jobs on another schedule than the code's (an operator's choice, the cluster tests'
+# short periods): `members.tally_check=3600,jobs.housekeeping=600`. A name that is no registered
+# job stops the worker at start (jobs/checks.py), so a typo cannot silently change nothing.
+PERIODIC_EVERY = _periodic_every("PERIODIC_EVERY")
+
 # --- Text messages (messaging/) -------------------------------------------------------------
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "console").strip().lower()
 if SMS_BACKEND not in ("console", "twilio"):
