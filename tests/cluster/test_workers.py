@@ -1,0 +1,96 @@
+"""The task worker of each app host, as `make cluster` starts it (scripts/cluster/task_worker.py).
+
+- topology.json lists one `worker` per app host, and each reaches the database only through
+  PgBouncer: one client connection per thread (task loop, heartbeat, scheduler), none to the
+  primary or the replica (counted from the kernel's socket table, `ss -tnp`).
+- SIGTERM (what `make cluster-stop` sends): the text in hand is finished and recorded, the
+  worker exits 0, and queue health through the balancer stops counting it at once; the other
+  host's worker sends the rest, each phone exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import time
+import uuid
+from collections import Counter
+
+import pytest
+
+from tests.ops import procs
+
+pytestmark = [pytest.mark.slow, pytest.mark.cluster, procs.once]
+
+# One persistent connection to PgBouncer per thread of the worker (jobs/worker.py).
+PGBOUNCER_CONNECTIONS = 3
+
+
+def test_it_lists_a_worker_per_app_host_reaching_the_database_only_through_pgbouncer(healthy):
+    top = healthy
+    listed = json.loads(top.cluster.topology_file.read_text())["components"]
+    workers = {c["name"]: c for c in listed if c["role"] == "worker"}
+    assert set(workers) == {"worker-app-a", "worker-app-b"}
+    assert all(c["pid"] == top[name].pid and top[name].alive() for name, c in workers.items())
+    by_port = {port: name for name, port in top.cluster.ports.items()} | {top.fake.port: "provider"}
+
+    def peers(pid: int) -> Counter:
+        return Counter(by_port.get(port, "other") for port in _peer_ports(pid))
+
+    def as_budgeted() -> bool:
+        return all(peers(c["pid"])["pgbouncer"] == PGBOUNCER_CONNECTIONS for c in workers.values())
+
+    # Each thread connects on its first statement: all three have run one within a few seconds.
+    procs.wait_for(as_budgeted, timeout=20, what=f"{PGBOUNCER_CONNECTIONS} PgBouncer connections per worker")
+    for name, c in workers.items():
+        seen = peers(c["pid"])
+        assert seen["pg-primary"] == seen["pg-replica"] == 0, seen
+        print(f"{name}: connections {dict(sorted(seen.items()))}")
+
+
+def test_it_finishes_the_text_in_hand_on_sigterm_and_health_stops_counting_it(healthy):
+    top = healthy
+    admin = top.log_in(admin=True)
+    assert top.queue_health(admin)["workers_seen"] == 2
+    group_id, phones = top.textable_group(at_least=6)
+    held = phones[0]
+    held_before = top.fake.held_count  # the fake counts every request it ever held
+    top.fake.hold(held, accept=True)  # the first text's provider call stays open until released
+    body = f"Choir practice moves to 7pm ({uuid.uuid4().hex[:8]})"
+    try:
+        message_id, _ = top.send_text(top.log_in(), group_id, body)
+        top.fake.wait_held(held_before + 1)
+        holder = top.claimed_by(message_id, held)
+        host = holder.rsplit("-", 1)[0]
+        worker = top[f"worker-{host}"]
+        asked = time.monotonic()
+        worker.kill(signal.SIGTERM)
+    finally:
+        top.fake.release()
+    worker.wait(timeout=30)
+    stopped_in = time.monotonic() - asked
+    assert worker.proc.returncode == 0, worker.proc.returncode
+    procs.wait_for(lambda: top.queue_health(admin)["workers_seen"] == 1, timeout=10,
+                   what="queue health to count one worker")
+    procs.wait_for(lambda: top.settled(message_id), timeout=60, what="the other host's worker to send the rest")
+    rows = top.assert_each_phone_texted_once(message_id, body)
+    # The text in hand was finished and recorded by the worker that was asked to stop.
+    assert next((state, claimed) for phone, state, _, claimed, _ in rows if phone == held) == ("sent", holder)
+    others = {claimed.rsplit("-", 1)[0] for phone, _, _, claimed, _ in rows if phone != held}
+    top.restart_worker(host)
+    procs.wait_for(lambda: top.queue_health(admin)["workers_seen"] == 2, timeout=30, what="both workers counted again")
+    print(f"SIGTERM to worker-{host} in a provider call: exited 0 after {stopped_in:.2f} s with that text recorded; "
+          f"the {len(rows) - 1} others sent by {sorted(others)}; {len(rows)} phones, one text each")
+
+
+def _peer_ports(pid: int) -> list[int]:
+    """The remote ports of the process's established TCP connections on loopback."""
+    out = subprocess.run(["ss", "-tnpH", "state", "established"], capture_output=True, text=True, check=True).stdout
+    ports = []
+    for line in out.splitlines():
+        if f"pid={pid}," in line:
+            peer = line.split()[3]
+            ports.append(int(re.search(r":(\d+)$", peer).group(1)))
+    return ports
