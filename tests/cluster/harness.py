@@ -141,6 +141,8 @@ class Topology:
         procs.wait_for(lambda: self.sql("pg-primary", "SELECT count(*) FROM pg_stat_replication "
                                                       "WHERE state = 'streaming'")[0][0] == 1,
                        timeout=timeout, what="the PostgreSQL replica streaming")
+        workers = [self[f"worker-{host}"] for host in topology.APP_HOSTS]
+        assert all(w.alive() for w in workers), [w.name for w in workers if not w.alive()]
         expected = {self.worker_id(host) for host in topology.APP_HOSTS}
         procs.wait_for(lambda: expected <= self.workers_alive(), timeout=timeout, what="both hosts' workers beating")
 
@@ -161,6 +163,18 @@ class Topology:
         r = http.get(self.url + "/api/admin/queue/health", timeout=TIMEOUT)
         assert r.status_code in (200, 503), (r.status_code, r.text[:200])
         return r.json()
+
+    def wait_workers_seen(self, http: requests.Session, n: int, *, timeout: float = 90) -> float:
+        """Poll queue health (twice a second: it is rate-limited per admin) until it counts `n`
+        workers; the seconds that took."""
+        began = time.monotonic()
+        seen = None
+        while time.monotonic() < began + timeout:
+            seen = self.queue_health(http)["workers_seen"]
+            if seen == n:
+                return time.monotonic() - began
+            time.sleep(0.5)
+        raise AssertionError(f"queue health counted {seen} workers for {timeout}s, not {n}")
 
     def textable_group(self, *, at_least: int) -> tuple[int, list[str]]:
         """The staff member's biggest current group with at least `at_least` people who can be

@@ -69,20 +69,22 @@ def test_it_finishes_the_text_in_hand_on_sigterm_and_health_stops_counting_it(he
         worker.kill(signal.SIGTERM)
     finally:
         top.fake.release()
-    worker.wait(timeout=30)
-    stopped_in = time.monotonic() - asked
-    assert worker.proc.returncode == 0, worker.proc.returncode
-    procs.wait_for(lambda: top.queue_health(admin)["workers_seen"] == 1, timeout=10,
-                   what="queue health to count one worker")
-    procs.wait_for(lambda: top.settled(message_id), timeout=60, what="the other host's worker to send the rest")
+    try:
+        worker.wait(timeout=30)
+        stopped_in = time.monotonic() - asked
+        assert worker.proc.returncode == 0, worker.proc.returncode
+        counted_in = top.wait_workers_seen(admin, 1, timeout=10)
+        procs.wait_for(lambda: top.settled(message_id), timeout=60, what="the other host's worker to send the rest")
+    finally:
+        top.restart_worker(host)  # the next test starts from both workers, whatever happened here
     rows = top.assert_each_phone_texted_once(message_id, body)
     # The text in hand was finished and recorded by the worker that was asked to stop.
     assert next((state, claimed) for phone, state, _, claimed, _ in rows if phone == held) == ("sent", holder)
     others = {claimed.rsplit("-", 1)[0] for phone, _, _, claimed, _ in rows if phone != held}
-    top.restart_worker(host)
-    procs.wait_for(lambda: top.queue_health(admin)["workers_seen"] == 2, timeout=30, what="both workers counted again")
-    print(f"SIGTERM to worker-{host} in a provider call: exited 0 after {stopped_in:.2f} s with that text recorded; "
-          f"the {len(rows) - 1} others sent by {sorted(others)}; {len(rows)} phones, one text each")
+    top.wait_workers_seen(admin, 2, timeout=30)
+    print(f"SIGTERM to worker-{host} in a provider call: exited 0 after {stopped_in:.2f} s with that text recorded, "
+          f"queue health counted 1 worker {counted_in:.1f} s later; the {len(rows) - 1} others sent by "
+          f"{sorted(others)}; {len(rows)} phones, one text each")
 
 
 def _peer_ports(pid: int) -> list[int]:
