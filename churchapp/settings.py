@@ -428,6 +428,28 @@ WORKER_DEAD_SECONDS = envfloat("WORKER_DEAD_SECONDS", "30")
 # How often an idle worker looks for a task that became due.
 WORKER_POLL_SECONDS = envfloat("WORKER_POLL_SECONDS", "0.5")
 
+
+def _periodic_every(name: str) -> dict[str, float]:
+    """`job=seconds,job=seconds`: periods that replace the ones the jobs were registered with."""
+    periods = {}
+    for item in envlist(name, ""):
+        job, sep, value = item.partition("=")
+        try:
+            seconds = float(value) if sep and job.strip() else 0.0
+        except ValueError:
+            seconds = 0.0
+        if not 0 < seconds < float("inf"):
+            raise ImproperlyConfigured(f"{name} must be `job=seconds,...` with positive seconds "
+                                       f"(e.g. members.tally_check=3600); got {item!r}")
+        periods[job.strip()] = seconds
+    return periods
+
+
+# Periodic jobs on another schedule than the code's (an operator's choice, the cluster tests'
+# short periods): `members.tally_check=3600,jobs.housekeeping=600`. A name that is no registered
+# job stops the worker at start (jobs/checks.py), so a typo cannot silently change nothing.
+PERIODIC_EVERY = _periodic_every("PERIODIC_EVERY")
+
 # --- Text messages (messaging/) -------------------------------------------------------------
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "console").strip().lower()
 if SMS_BACKEND not in ("console", "twilio"):
@@ -440,6 +462,9 @@ if SMS_BACKEND == "twilio" and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN and
     raise ImproperlyConfigured("SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM.")
 # The public base URL Twilio signs webhooks with (behind the TLS proxy); empty: the request's own.
 SMS_WEBHOOK_BASE_URL = os.environ.get("SMS_WEBHOOK_BASE_URL", "").strip().rstrip("/")
+# The console backend's outbox (one JSON line a text). Hosts that share one (make cluster's two
+# app hosts) see each other's texts, so a killed worker's text is reconciled, never sent twice.
+SMS_OUTBOX = Path(os.environ.get("SMS_OUTBOX", "").strip() or VAR_DIR / "sms-outbox.log")
 # Texts a second per church, across every worker and host (Rock's long-code throttle: 1).
 SMS_RATE_PER_SECOND = envfloat("SMS_RATE_PER_SECOND", "1")
 if SMS_RATE_PER_SECOND <= 0:

@@ -10,3 +10,4 @@ class JobsConfig(AppConfig):
         from django.utils.module_loading import autodiscover_modules
 
         autodiscover_modules("periodic")
+        from . import checks  # noqa: F401  (registers the system checks)

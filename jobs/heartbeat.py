@@ -1,7 +1,8 @@
 """Worker heartbeats: who is alive, and which workers are dead (so others settle their work).
 
 A worker is alive while its heartbeat row was refreshed within WORKER_DEAD_SECONDS and it has
-not stopped; `workers_seen` counts those heard from in the last minute (queue health).
+not stopped. `workers_seen` (queue health) counts the live ones by that same rule, so health
+stops counting a killed worker at the moment the sweep starts settling its work.
 """
 
 from __future__ import annotations
@@ -12,12 +13,10 @@ import socket
 import uuid
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from .models import WorkerHeartbeat
-
-SEEN_WINDOW = datetime.timedelta(minutes=1)
 
 
 def new_worker_id() -> str:
@@ -41,21 +40,20 @@ def stopped(worker_id: str) -> None:
     WorkerHeartbeat.objects.filter(worker_id=worker_id).update(stopped_at=timezone.now())
 
 
-def _alive_q(now: datetime.datetime, within: datetime.timedelta) -> Q:
-    return Q(stopped_at__isnull=True, seen_at__gte=now - within)
+def _alive(now: datetime.datetime | None) -> QuerySet[WorkerHeartbeat]:
+    now = now or timezone.now()
+    within = datetime.timedelta(seconds=settings.WORKER_DEAD_SECONDS)
+    return WorkerHeartbeat.objects.filter(stopped_at__isnull=True, seen_at__gte=now - within)
 
 
 def alive_worker_ids(now: datetime.datetime | None = None) -> set[str]:
     """Workers heard from within WORKER_DEAD_SECONDS (the others are dead)."""
-    now = now or timezone.now()
-    within = datetime.timedelta(seconds=settings.WORKER_DEAD_SECONDS)
-    return set(WorkerHeartbeat.objects.filter(_alive_q(now, within)).values_list("worker_id", flat=True))
+    return set(_alive(now).values_list("worker_id", flat=True))
 
 
 def workers_seen(now: datetime.datetime | None = None) -> int:
-    """Workers with a heartbeat in the last minute (queue health's `workers_seen`)."""
-    now = now or timezone.now()
-    return WorkerHeartbeat.objects.filter(_alive_q(now, SEEN_WINDOW)).count()
+    """How many workers are alive (queue health's `workers_seen`)."""
+    return _alive(now).count()
 
 
 def forget_old(now: datetime.datetime | None = None, keep: datetime.timedelta = datetime.timedelta(days=7)) -> int:

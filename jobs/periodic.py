@@ -19,6 +19,11 @@ Guarantees:
   transaction holds the write lock.
 - A period nobody ran (every worker down) is skipped, not run late: the next period's run
   covers it (jobs are written to catch up on whatever is due).
+- The period is the job's own (`every`) unless settings.PERIODIC_EVERY names the job
+  (`PERIODIC_EVERY=members.tally_check=3600`): read at every tick, like `every`, and checked
+  against the registered names when a worker starts (jobs/checks.py).
+- Each run is logged once, after its commit, by the worker that ran it ("periodic job <name> ran
+  for the period from <start> on <worker>"): the tests/cluster/ witness, beside the run rows.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -46,7 +52,9 @@ class Job:
     func: Callable[[], object]
 
     def period_seconds(self) -> float:
-        value = self.every() if callable(self.every) else self.every
+        value = settings.PERIODIC_EVERY.get(self.name)
+        if value is None:
+            value = self.every() if callable(self.every) else self.every
         if value <= 0:
             raise ValueError(f"periodic job {self.name!r}: its period must be positive, got {value}")
         return float(value)
@@ -136,6 +144,8 @@ class Scheduler:
             try:
                 if run_period(job, worker_id=self.worker_id, now=now):
                     ran.append(job.name)
+                    logger.info("periodic job %s ran for the period from %s on %s", job.name, start.isoformat(),
+                                self.worker_id)
             except Exception:
                 # Rolled back: another scheduler may run this period; this one waits for the next.
                 logger.exception("periodic job %s failed for the period from %s", job.name, start.isoformat())

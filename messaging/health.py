@@ -3,7 +3,7 @@
 `status` is "stalled" (and the API answers 503) when the oldest due delivery has waited longer
 than QUEUE_STALL_SECONDS, measured from when it became due (its scheduled time, or its place in
 the church's rate schedule: never from when the message was written), or when work is due and
-no worker has been heard from for a minute. Everything is read from the database at the time
+no worker is alive (none heard from within WORKER_DEAD_SECONDS: the sweep's rule too). Everything is read from the database at the time
 of the request: a few indexed aggregates, whatever the size of the queue's history.
 """
 
@@ -39,7 +39,8 @@ def queue_health(now: datetime.datetime | None = None) -> dict:
     if age > settings.QUEUE_STALL_SECONDS:
         reasons.append(f"the oldest due text has waited {age:.0f}s (limit {settings.QUEUE_STALL_SECONDS}s)")
     if (oldest is not None or sending) and not seen:
-        reasons.append("texts are due and no worker has been seen for a minute")
+        reasons.append(f"texts are due and no worker is alive (none heard from in "
+                       f"{settings.WORKER_DEAD_SECONDS:g}s)")
     return {
         "status": "stalled" if reasons else "ok",
         "queued": depth,
@@ -50,6 +51,7 @@ def queue_health(now: datetime.datetime | None = None) -> dict:
         "workers_seen": seen,
         "reasons": reasons,
         "stall_seconds": settings.QUEUE_STALL_SECONDS,
+        "dead_seconds": settings.WORKER_DEAD_SECONDS,
     }
 
 
@@ -91,7 +93,7 @@ class QueueCollector:
         yield GaugeMetricFamily("flock_sms_oldest_queued_age_seconds",
                                 "Age of the oldest due delivery, from when it became due.",
                                 value=figures["oldest_queued_age_seconds"])
-        yield GaugeMetricFamily("flock_sms_workers_seen", "Task workers with a heartbeat in the last minute.",
+        yield GaugeMetricFamily("flock_sms_workers_seen", "Task workers alive (a heartbeat within WORKER_DEAD_SECONDS).",
                                 value=figures["workers_seen"])
         yield GaugeMetricFamily("flock_sms_stalled", "1 when queue health says stalled.",
                                 value=1 if figures["status"] == "stalled" else 0)

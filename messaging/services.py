@@ -12,6 +12,9 @@ Guarantees:
   timeout after the request went out, a 5xx, a worker that died mid-call) goes back to `queued`
   with `needs_reconcile`, and the provider's list of sent messages is searched for it before
   it is sent again. A sender whose claim was taken from it (it was thought dead) records nothing.
+- Nothing stays `sending`: the sweep takes back the claims of dead workers, and any claim older
+  than a live sender can hold one (`claim_lifetime()`: its worker lost it, e.g. the database
+  went away between the provider's answer and the commit), for reconciliation like the others.
 - Retries: temporary errors are retried with exponential backoff and jitter (the first within
   SMS_RETRY_BASE_SECONDS x 1.5), at most SMS_MAX_ATTEMPTS attempts, never before a 429's
   Retry-After; permanent errors are final at once, with the provider's code and reason.
@@ -37,7 +40,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, Min, OuterRef
+from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
 from members.models import Church, User
@@ -295,6 +298,13 @@ def _status_callback_url() -> str:
     return f"{base}/sms/status/" if base else ""
 
 
+def claim_lifetime() -> datetime.timedelta:
+    """How long a live sender can hold a claim: it calls the provider within WORKER_DEAD_SECONDS / 2
+    of it (`send_next` refuses an older one), the provider answers or times out within
+    2 x SMS_PROVIDER_TIMEOUT (connect, then read), and the outcome is committed at once."""
+    return datetime.timedelta(seconds=settings.WORKER_DEAD_SECONDS + 2 * settings.SMS_PROVIDER_TIMEOUT)
+
+
 def _claim(message_id: int, worker_id: str, now: datetime.datetime) -> tuple[Step | None, Delivery | None]:
     """Move the message's next due delivery to `sending` for this worker (committed)."""
     with transaction.atomic():
@@ -444,7 +454,9 @@ def _reconcile(delivery: Delivery, message: Message, worker_id: str, backend) ->
             return
         d.attempts += 1
         d.needs_reconcile = False
-        d.save(update_fields=["attempts", "needs_reconcile"])
+        # The claim starts again for the send that follows (claim_lifetime counts from here).
+        d.claimed_at = now
+        d.save(update_fields=["attempts", "needs_reconcile", "claimed_at"])
         delivery.attempts = d.attempts
 
     if _settle(delivery, worker_id, recount) is None:
@@ -590,10 +602,11 @@ def inbound_apply(*, from_phone: str, church_ids: list[int], body: str) -> str:
 # --- the sweep (a periodic job: exactly once per period, in its transaction) ----------------------
 
 def sweep(now: datetime.datetime | None = None) -> str:
-    """Settle what dead workers left: their `sending` deliveries go back to the queue marked
-    `needs_reconcile` (the provider is asked before anything is sent again), their RUNNING tasks
-    are marked failed, and every message with queued deliveries but no live send task gets one.
-    Early status callbacks are applied.
+    """Settle what dead workers left: their `sending` deliveries (and any claim older than
+    `claim_lifetime()`, whoever holds it) go back to the queue marked `needs_reconcile` (the
+    provider is asked before anything is sent again), their RUNNING tasks are marked failed, and
+    every message with queued deliveries but no live send task gets one. Early status callbacks
+    are applied.
     Database work only, so it can run inside the periodic job's transaction."""
     from django_tasks_db.models import DBTaskResult
 
@@ -602,8 +615,8 @@ def sweep(now: datetime.datetime | None = None) -> str:
     now = now or timezone.now()
     alive = heartbeat.alive_worker_ids(now)
     requeued = 0
-    orphans = Delivery.objects.select_for_update(skip_locked=True).filter(state=State.SENDING).exclude(
-        claimed_by__in=alive)
+    orphans = Delivery.objects.select_for_update(skip_locked=True).filter(state=State.SENDING).filter(
+        ~Q(claimed_by__in=alive) | Q(claimed_at__lt=now - claim_lifetime()))
     for delivery in orphans:
         _move(delivery, State.QUEUED, needs_reconcile=True, next_attempt_at=now, claimed_by="")
         requeued += 1

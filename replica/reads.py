@@ -32,11 +32,17 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
+import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from prometheus_client import Counter
 
 from . import health
+
+# How a replica read fails. Django wraps the errors of a query and of its fetches, but not of a
+# server-side cursor's close (CursorWrapper.close is not wrapped), and that close is where a
+# replica stopped in the middle of a streamed export shows up: psycopg's own error, unwrapped.
+REPLICA_FAILURES = (DatabaseError, psycopg.Error)
 
 T = TypeVar("T")
 log = logging.getLogger("replica")
@@ -94,7 +100,7 @@ def lag_tolerant_iter(read: str, rows_after: Callable[[T | None], Iterator[T]]) 
     try:
         rows = rows_after(None)
         row = next(rows, _END)
-    except DatabaseError as exc:
+    except REPLICA_FAILURES as exc:
         _alias.reset(token)
         token = None
         yield from _after_failure(read, exc, lambda: rows_after(None))
@@ -108,7 +114,7 @@ def lag_tolerant_iter(read: str, rows_after: Callable[[T | None], Iterator[T]]) 
         last = row
         try:
             row = next(rows, _END)  # the query's cursor is on the replica's connection already
-        except DatabaseError as exc:
+        except REPLICA_FAILURES as exc:
             yield from _after_failure(read, exc, lambda: rows_after(last))
             return
 
@@ -143,7 +149,7 @@ def _choose(read: str) -> tuple[str, str]:
     return health.ALIAS, "ok"
 
 
-def _after_failure(read: str, exc: DatabaseError, fetch):
+def _after_failure(read: str, exc: Exception, fetch):
     log.warning("lag-tolerant read %s failed on the replica, running it on the primary: %s", read, exc)
     health.mark_down(exc)
     _count(read, "primary", "error")

@@ -1,7 +1,9 @@
-"""The development backend: every text goes to the log and to var/sms-outbox.log, one line each.
+"""The development backend: every text goes to the log and to the outbox (SMS_OUTBOX,
+var/sms-outbox.log by default), one line each.
 
 Nothing leaves the machine. `find_sent` reads the outbox back, so reconciliation after a killed
-worker behaves as it does with Twilio.
+worker behaves as it does with Twilio; hosts whose workers share messages must share the outbox
+(make cluster points both app hosts at one file), as they would share a provider.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ logger = logging.getLogger("messaging.console")
 
 
 def outbox_path() -> Path:
-    return Path(settings.VAR_DIR) / "sms-outbox.log"
+    return Path(settings.SMS_OUTBOX)
 
 
 class ConsoleBackend(BaseBackend):

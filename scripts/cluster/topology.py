@@ -130,6 +130,8 @@ class Cluster:
             REDIS_SENTINELS=self.sentinels(),
             REDIS_SENTINEL_MASTER=SENTINEL_MASTER,
             CACHE_KEY_PREFIX="flock",
+            # The console backend's outbox: one for every host, as a provider is (task_worker.py).
+            SMS_OUTBOX=str(self.dir / "sms-outbox.log"),
             LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING"),
         )
         env.update(self.app_env)

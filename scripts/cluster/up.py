@@ -4,8 +4,8 @@
 
 PostgreSQL primary and replica (postgres.py), PgBouncer (pgbouncer.py), Redis primary and
 replica (redis_server.py), three Sentinels (sentinel.py), then the schema and the demo data
-(migrations and seed_demo straight to the primary), the two app hosts (app_host.py), their task
-workers when the command exists (task_worker.py), and HAProxy in front (haproxy.py). Writes
+(migrations and seed_demo straight to the primary), the two app hosts (app_host.py), a task
+worker on each (task_worker.py), and HAProxy in front (haproxy.py). Writes
 var/cluster/topology.json (name, pid, host, port, role of each) and prints the `account:`
 lines of the demo data. `make cluster-stop` (down.py) stops everything by those pids; the
 PostgreSQL data stays in var/cluster/ for the next `make cluster`.
@@ -56,8 +56,9 @@ def start(cluster: Cluster, *, seed: bool = True, say=print) -> list[Component]:
         say("cluster: app hosts app-a and app-b (Gunicorn)")
         for name in APP_HOSTS:
             step(app_host.start_one, name)
-        for worker in task_worker.start(cluster):
-            started.append(worker)
+        say("cluster: a task worker on each app host (texts, periodic jobs)")
+        for name in APP_HOSTS:
+            step(task_worker.start_one, name)
         say("cluster: HAProxy")
         step(haproxy.start)
     except BaseException:

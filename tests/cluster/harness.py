@@ -12,6 +12,7 @@ import re
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import psycopg
 import redis
 import requests
 
+from tests.messaging.fake_twilio import FakeTwilio
 from tests.ops import procs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +32,7 @@ import pgbouncer  # noqa: E402
 import postgres  # noqa: E402
 import redis_server  # noqa: E402
 import sentinel  # noqa: E402
+import task_worker  # noqa: E402
 import topology  # noqa: E402
 import up  # noqa: E402
 
@@ -46,6 +49,7 @@ class Topology:
         self.url = f"http://{topology.HOST}:{cluster.balancer_port}"
         self.staff = ""  # a staff account and the platform admin, from seed_demo's account: lines
         self.admin = ""
+        self.fake: FakeTwilio | None = None  # the provider every worker of the topology texts through
 
     # --- components ---------------------------------------------------------------------
     def __getitem__(self, name: str) -> topology.Component:
@@ -55,21 +59,41 @@ class Topology:
         return f"http://{topology.HOST}:{self.cluster.ports[name]}"
 
     def restart_app(self, name: str) -> topology.Component:
-        self.components[name] = app_host.start_one(self.cluster, name)
-        return self.components[name]
+        return self._restarted(app_host.start_one(self.cluster, name))
 
     def restart_pgbouncer(self) -> topology.Component:
-        self.components["pgbouncer"] = pgbouncer.start(self.cluster)
-        return self.components["pgbouncer"]
+        return self._restarted(pgbouncer.start(self.cluster))
 
     def restart_replica(self) -> topology.Component:
-        self.components["pg-replica"] = postgres.start_replica(self.cluster)
-        return self.components["pg-replica"]
+        return self._restarted(postgres.start_replica(self.cluster))
 
     def restart_redis(self, name: str) -> topology.Component:
         # With the file the Sentinels may have rewritten: a former primary comes back as a replica.
-        self.components[name] = redis_server.start_one(self.cluster, name, fresh=False)
-        return self.components[name]
+        return self._restarted(redis_server.start_one(self.cluster, name, fresh=False))
+
+    def restart_worker(self, host: str) -> topology.Component:
+        """A new worker for that app host (a new id: it inherits nothing of the old one)."""
+        return self._restarted(task_worker.start_one(self.cluster, host))
+
+    def _restarted(self, component: topology.Component) -> topology.Component:
+        """In place of the old one, and in topology.json (which lists what runs, as down.py needs)."""
+        self.components[component.name] = component
+        topology.write_topology(self.cluster, list(self.components.values()))
+        return component
+
+    def worker_id(self, host: str) -> str:
+        """The id of that app host's running worker (its heartbeat row has the worker's pid)."""
+        rows = self.sql("pg-primary", "SELECT worker_id FROM jobs_workerheartbeat WHERE pid = %s AND worker_id LIKE %s "
+                                      "ORDER BY started_at DESC LIMIT 1", (self[f"worker-{host}"].pid, f"{host}-%"))
+        assert rows, f"no heartbeat of the worker of {host}"
+        return rows[0][0]
+
+    def workers_alive(self) -> set[str]:
+        """Worker ids with a fresh heartbeat that have not stopped (jobs.heartbeat's rule)."""
+        rows = self.sql("pg-primary", "SELECT worker_id FROM jobs_workerheartbeat WHERE stopped_at IS NULL "
+                                      "AND seen_at > now() - make_interval(secs => %s)",
+                        (float(self.cluster.app_env["WORKER_DEAD_SECONDS"]),))
+        return {worker_id for (worker_id,) in rows}
 
     def stop_all(self) -> None:
         up.stop(list(self.components.values()))
@@ -117,6 +141,10 @@ class Topology:
         procs.wait_for(lambda: self.sql("pg-primary", "SELECT count(*) FROM pg_stat_replication "
                                                       "WHERE state = 'streaming'")[0][0] == 1,
                        timeout=timeout, what="the PostgreSQL replica streaming")
+        workers = [self[f"worker-{host}"] for host in topology.APP_HOSTS]
+        assert all(w.alive() for w in workers), [w.name for w in workers if not w.alive()]
+        expected = {self.worker_id(host) for host in topology.APP_HOSTS}
+        procs.wait_for(lambda: expected <= self.workers_alive(), timeout=timeout, what="both hosts' workers beating")
 
     # --- pages ----------------------------------------------------------------------------
     def log_in(self, *, admin: bool = False) -> requests.Session:
@@ -129,6 +157,87 @@ class Topology:
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
         return http.post(self.url + "/members/new/", allow_redirects=False, timeout=TIMEOUT,
                          data={"first_name": first, "last_name": last, "csrfmiddlewaretoken": token})
+
+    def queue_health(self, http: requests.Session) -> dict:
+        """GET /api/admin/queue/health through the balancer (a platform admin's session)."""
+        r = http.get(self.url + "/api/admin/queue/health", timeout=TIMEOUT)
+        assert r.status_code in (200, 503), (r.status_code, r.text[:200])
+        return r.json()
+
+    def wait_workers_seen(self, http: requests.Session, n: int, *, timeout: float = 90) -> float:
+        """Poll queue health (twice a second: it is rate-limited per admin) until it counts `n`
+        workers; the seconds that took."""
+        began = time.monotonic()
+        seen = None
+        while time.monotonic() < began + timeout:
+            seen = self.queue_health(http)["workers_seen"]
+            if seen == n:
+                return time.monotonic() - began
+            time.sleep(0.5)
+        raise AssertionError(f"queue health counted {seen} workers for {timeout}s, not {n}")
+
+    def textable_group(self, *, at_least: int) -> tuple[int, list[str]]:
+        """The staff member's biggest current group with at least `at_least` people who can be
+        texted, and their phones in the order their texts fall due (messaging.selectors.audience:
+        by name; inactive people, no phone, opted out and a phone already taken are left out)."""
+        groups = self.sql("pg-primary", """
+            SELECT g.id FROM members_group g JOIN members_user u ON u.church_id = g.church_id
+            JOIN members_membership ms ON ms.group_id = g.id JOIN members_member m ON m.id = ms.member_id
+            WHERE u.username = %s AND NOT g.archived AND m.phone <> '' AND m.status <> 'inactive'
+            GROUP BY g.id HAVING count(DISTINCT m.phone) >= %s ORDER BY count(DISTINCT m.phone) DESC, g.id LIMIT 1
+            """, (self.staff, at_least))
+        assert groups, f"no group of {self.staff}'s church with {at_least} people to text"
+        rows = self.sql("pg-primary", """
+            SELECT m.phone, m.status, EXISTS (SELECT 1 FROM messaging_optout o WHERE o.church_id = m.church_id
+                                              AND o.phone = m.phone AND o.opted_out)
+            FROM members_member m JOIN members_membership ms ON ms.member_id = m.id
+            WHERE ms.group_id = %s ORDER BY m.last_name, m.first_name, m.id""", (groups[0][0],))
+        phones: list[str] = []
+        for phone, status, opted_out in rows:
+            if phone and status != "inactive" and not opted_out and phone not in phones:
+                phones.append(phone)
+        return groups[0][0], phones
+
+    def deliveries(self, message_id: int) -> list[tuple[str, str, int, str, str]]:
+        """(phone, state, attempts, claimed_by, provider_sid) of each delivery of the message."""
+        return self.sql("pg-primary", "SELECT phone, state, attempts, claimed_by, provider_sid FROM messaging_delivery "
+                                      "WHERE message_id = %s ORDER BY due_at, id", (message_id,))
+
+    def claimed_by(self, message_id: int, phone: str) -> str:
+        """The worker id on that phone's delivery of the message (who claimed it last)."""
+        return self.sql("pg-primary", "SELECT claimed_by FROM messaging_delivery WHERE message_id = %s AND phone = %s",
+                        (message_id, phone))[0][0]
+
+    def settled(self, message_id: int) -> bool:
+        """Nothing of the message is queued or being sent any more."""
+        return not self.sql("pg-primary", "SELECT 1 FROM messaging_delivery WHERE message_id = %s "
+                                          "AND state IN ('queued', 'sending') LIMIT 1", (message_id,))
+
+    def assert_each_phone_texted_once(self, message_id: int, body: str) -> list[tuple]:
+        """Every delivery of the message sent (the left-out people skipped), and the provider
+        holding exactly one text of `body` for each sent one's phone, the one whose id it recorded."""
+        rows = [row for row in self.deliveries(message_id) if row[1] != "skipped"]
+        with self.fake.lock:
+            texts = [(m["to"], m["sid"]) for m in self.fake.messages if m["body"] == body]
+        assert {phone: state for phone, state, *_ in rows} == {phone: "sent" for phone, *_ in rows}
+        assert Counter(to for to, _ in texts) == Counter({phone: 1 for phone, *_ in rows})
+        assert {phone: sid for phone, *_, sid in rows} == dict(texts)
+        return rows
+
+    def send_text(self, http: requests.Session, group_id: int, body: str) -> tuple[int, int]:
+        """Compose, preview and confirm a text to the group through the balancer, as staff do:
+        (the message's id, the recipients the preview promised)."""
+        page = http.get(f"{self.url}/messages/new/?group={group_id}", timeout=TIMEOUT)
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+        preview = http.post(self.url + "/messages/new/", timeout=TIMEOUT,
+                            data={"csrfmiddlewaretoken": csrf, "group": group_id, "body": body, "send_at": ""})
+        assert preview.status_code == 200, preview.status_code
+        recipients = int(re.search(r"data-recipients>(\d+)<", preview.text).group(1))
+        token = re.search(r'name="token" value="([^"]+)"', preview.text).group(1)
+        sent = http.post(self.url + "/messages/new/confirm/", allow_redirects=False, timeout=TIMEOUT,
+                         data={"csrfmiddlewaretoken": csrf, "token": token})
+        assert sent.status_code == 302, sent.status_code
+        return int(re.search(r"/messages/(\d+)/$", sent.headers["Location"]).group(1)), recipients
 
     def stat(self, http: requests.Session, name: str) -> int:
         """A dashboard figure (its `data-stat` element), read through the balancer."""

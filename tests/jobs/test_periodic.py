@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 import subprocess
 import sys
 import threading
@@ -11,8 +12,11 @@ from unittest import mock
 
 import pytest
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 from django.db import connection
-from django.test import TransactionTestCase
+from django.test import TransactionTestCase, override_settings
 from django.utils import timezone
 
 from jobs import heartbeat, periodic
@@ -82,6 +86,45 @@ class PeriodicTestCase(FlockTestCase):
         for name in ("members.tally_check", "members.clear_sessions", "jobs.housekeeping", "messaging.sweep"):
             self.assertTrue(periodic.run_period(periodic.get(name), worker_id="w", now=BASE), name)
 
+    def test_it_takes_a_jobs_period_from_periodic_every(self):
+        job = periodic.Job(name="t.every", every=60, func=lambda: None)
+        with override_settings(PERIODIC_EVERY={"t.every": 5.0, "t.other": 1.0}):
+            self.assertEqual(job.period_seconds(), 5.0)
+            self.assertEqual(job.period_start(BASE + datetime.timedelta(seconds=7)), BASE + datetime.timedelta(seconds=5))
+        self.assertEqual(job.period_seconds(), 60.0)  # read at each tick, not when registered
+
+    def test_it_logs_each_run_once_with_its_period_and_worker(self):
+        with mock.patch.dict(periodic._registry, clear=True):
+            periodic.register("t.logged", every=60, func=lambda: None)
+            with self.assertLogs("jobs.periodic", "INFO") as logs:
+                periodic.Scheduler("w-log").tick(BASE)
+                periodic.Scheduler("w-other").tick(BASE + datetime.timedelta(seconds=1))
+        self.assertEqual(logs.output, [f"INFO:jobs.periodic:periodic job t.logged ran for the period from "
+                                       f"{BASE.isoformat()} on w-log"])
+
+    def test_it_refuses_to_start_a_worker_with_an_unknown_job_in_periodic_every(self):
+        with override_settings(PERIODIC_EVERY={"members.tally_check": 5.0, "members.taly_check": 5.0}):
+            with self.assertRaises(SystemCheckError) as refused:
+                call_command("check")
+        self.assertIn("PERIODIC_EVERY names 'members.taly_check', which is not a periodic job", str(refused.exception))
+        self.assertNotIn("'members.tally_check'", str(refused.exception))
+        with override_settings(PERIODIC_EVERY={"members.tally_check": 5.0}):
+            call_command("check")
+
+    def test_it_reads_periodic_every_or_refuses_it_loudly(self):
+        from churchapp.settings import _periodic_every
+
+        def parse(value: str) -> dict:
+            with mock.patch.dict(os.environ, {"PERIODIC_EVERY": value}):
+                return _periodic_every("PERIODIC_EVERY")
+
+        self.assertEqual(parse(""), {})
+        self.assertEqual(parse(" members.tally_check=3600 , jobs.housekeeping=0.5 "),
+                         {"members.tally_check": 3600.0, "jobs.housekeeping": 0.5})
+        for bad in ("members.tally_check", "members.tally_check=", "=5", "x=0", "x=-1", "x=soon", "x=nan", "x=inf"):
+            with self.subTest(bad=bad), self.assertRaisesMessage(ImproperlyConfigured, "PERIODIC_EVERY must be"):
+                parse(bad)
+
     def test_it_logs_churches_whose_counters_drifted(self):
         from members.models import MemberTally
 
@@ -94,11 +137,12 @@ class PeriodicTestCase(FlockTestCase):
 
 
 class HeartbeatTestCase(FlockTestCase):
-    def test_it_counts_workers_seen_in_the_last_minute(self):
+    def test_it_counts_the_workers_alive_as_seen(self):
         heartbeat.beat("w1")
         heartbeat.beat("w2")
-        WorkerHeartbeat.objects.create(worker_id="old", hostname="h", pid=1,
-                                       seen_at=timezone.now() - datetime.timedelta(seconds=61))
+        # Silent for longer than WORKER_DEAD_SECONDS: dead to the sweep, so not seen by health either.
+        WorkerHeartbeat.objects.create(worker_id="old", hostname="h", pid=1, seen_at=timezone.now() - datetime.timedelta(
+            seconds=settings.WORKER_DEAD_SECONDS + 1))
         self.assertEqual(heartbeat.workers_seen(), 2)
         heartbeat.stopped("w2")
         self.assertEqual(heartbeat.workers_seen(), 1)

@@ -12,6 +12,7 @@ from jobs import heartbeat
 from members.models import Church, Group, Member, Membership, User
 from messaging import services
 from messaging.models import Message
+from tests.base import FlockTestCase
 
 from .fake_twilio import FakeTwilio
 
@@ -60,3 +61,27 @@ def drain(message: Message, *, worker_id: str = WORKER, timeout: float = 20) -> 
             continue
         steps.append(step.kind)
     raise AssertionError(f"message {message.pk} not drained in {timeout}s: {steps}")
+
+
+class FakeProviderTestCase(FlockTestCase):
+    """Sending through the Twilio backend against one fake provider for the class (its record
+    cleared before each test), with a group "Choir" of Grace to text."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.fake = FakeTwilio().start()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.fake.stop()
+        super().tearDownClass()
+
+    def setUp(self) -> None:
+        self.fake.messages.clear()
+        self.fake.requests.clear()
+        self.fake._scripts.clear()
+        self.settings_cm = twilio_settings(self.fake)
+        self.settings_cm.enable()
+        self.addCleanup(self.settings_cm.disable)
+        self.group = Group.objects.create(church=self.grace, name="Choir")

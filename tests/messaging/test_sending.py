@@ -9,34 +9,13 @@ from django.test import override_settings
 from django.utils import timezone
 
 from jobs import heartbeat
-from members.models import Group
 from messaging import services
 from messaging.models import Delivery, Message, OptOut, SendRate
-from tests.base import FlockTestCase
 
-from .fake_twilio import FakeTwilio
-from .support import WORKER, confirm, drain, people, twilio_settings
+from .support import WORKER, FakeProviderTestCase, confirm, drain, people
 
 
-class SendingTestCase(FlockTestCase):
-    @classmethod
-    def setUpClass(cls) -> None:
-        super().setUpClass()
-        cls.fake = FakeTwilio().start()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.fake.stop()
-        super().tearDownClass()
-
-    def setUp(self) -> None:
-        self.fake.messages.clear()
-        self.fake.requests.clear()
-        self.fake._scripts.clear()
-        self.settings_cm = twilio_settings(self.fake)
-        self.settings_cm.enable()
-        self.addCleanup(self.settings_cm.disable)
-        self.group = Group.objects.create(church=self.grace, name="Choir")
+class SendingTestCase(FakeProviderTestCase):
 
     def _one(self, phone_suffix: int = 0) -> tuple[Message, Delivery]:
         member = people(self.grace, 1, prefix=f"+1777{phone_suffix}")[0]

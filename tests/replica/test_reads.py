@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from unittest import mock
 
+import psycopg
 import pytest
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, transaction
 from django.test import SimpleTestCase, TestCase, override_settings
@@ -119,6 +120,19 @@ class LagTolerantReadsTestCase(SimpleTestCase):
 
         with StubbedReplica() as replica:
             self.assertEqual(list(reads.lag_tolerant_iter("export", rows)), ["a", "b", "c", "d"])
+            replica.mark_down.assert_called_once()
+
+    def test_it_takes_over_a_stream_whose_replica_cursor_fails_unwrapped(self):
+        # A server-side cursor closed on a replica that stopped raises psycopg's own error:
+        # Django does not wrap CursorWrapper.close.
+        def rows(after):
+            if where() == "replica":
+                yield "a"
+                raise psycopg.OperationalError("consuming input failed: server closed the connection unexpectedly")
+            yield from ("b", "c") if after == "a" else ("a", "b", "c")
+
+        with StubbedReplica() as replica:
+            self.assertEqual(list(reads.lag_tolerant_iter("export", rows)), ["a", "b", "c"])
             replica.mark_down.assert_called_once()
 
     def test_it_refuses_a_read_it_does_not_know(self):
