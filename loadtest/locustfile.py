@@ -99,7 +99,7 @@ class StaffMix(TaskSet):
         ids = [int(i) for i in re.findall(r'href="/members/(\d+)/"', html)]
         if ids:
             self.member_ids = ids
-        nxt = re.search(r'href="([^"]*cursor=[^"]*)" rel="next"', html)
+        nxt = re.search(r'href="([^"]*[?&;]after=[^"]*)" rel="next"', html)
         if nxt:
             self.next_url = nxt.group(1).replace("&amp;", "&")
 
@@ -121,10 +121,10 @@ class StaffMix(TaskSet):
 
     @task(1)
     def member_list_next(self) -> None:
-        """Next from a page (a signed keyset cursor): what staff do after a typed page."""
+        """Next from a page (a signed keyset cursor, `?after=`): what staff do after a typed page."""
         if self.next_url:
             url = self.next_url if self.next_url.startswith("/") else f"/members/{self.next_url}"
-            self._get(url, "/members/?cursor= (Next)")
+            self._get(url, "/members/?after= (Next)")
 
     @task(3)
     def member_search(self) -> None:

@@ -75,13 +75,14 @@ class PrivateRedis:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        self.dir = tempfile.mkdtemp(prefix="flock-capacity-redis-")
+        self.dir = ""
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "PrivateRedis":
         if shutil.which("redis-server") is None:
             _die("redis-server is not installed (apt-get install redis-server)")
+        self.dir = tempfile.mkdtemp(prefix="flock-capacity-redis-")
         self.proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
                                       "--appendonly", "no", "--dir", self.dir],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -111,7 +112,8 @@ class PrivateRedis:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 REDIS = PrivateRedis()
@@ -497,7 +499,7 @@ def discover(run: Run, port: int) -> dict:
     _, _, html = client.get("/attendance/")
     sessions = sorted({s.replace("&amp;", "&") for s in re.findall(r'href="(/attendance/record/\?[^"]+)"', html)})
     _, _, page = client.get("/members/?page=3")
-    nxt = re.search(r'href="([^"]*cursor=[^"]*)" rel="next"', page)
+    nxt = re.search(r'href="([^"]*[?&;]after=[^"]*)" rel="next"', page)
     client.close()
     from django.db import connections
 
@@ -528,7 +530,10 @@ def main() -> int:
     parser.add_argument("--tiny", action="store_true", help="two fixed short steps per configuration (the test)")
     parser.add_argument("--configs", default="", help="comma-separated subset (must include 'after')")
     parser.add_argument("--out", default=str(ROOT / "docs"), help="where capacity.md/.png/.json go")
+    parser.add_argument("--from-json", help="only write the report again from a run's results JSON")
     args = parser.parse_args()
+    if args.from_json:
+        return write_report(json.loads(Path(args.from_json).read_text()), Path(args.out))
     run = Run(args)
     started = datetime.datetime.now(datetime.UTC)
     t_start = time.monotonic()
@@ -604,15 +609,21 @@ def main() -> int:
     run.results["started"] = started.strftime("%Y-%m-%d %H:%M UTC")
     run.results["seconds"] = round(time.monotonic() - t_start, 1)
     run.results["command"] = "make capacity" if not (run.quick or run.tiny) else " ".join(sys.argv)
-    report = capacity_report.build(run.results)  # dies on a missing figure
-    run.out.mkdir(parents=True, exist_ok=True)
-    (run.out / "capacity.json").write_text(json.dumps(run.results, indent=1, default=str))
-    (run.out / "capacity.md").write_text(report)
-    why_not = capacity_report.write_chart(run.results, run.out / "capacity.png", VAR / "capacity-chart.html")
-    if why_not and not run.tiny:
+    # Kept before the report is built, so that a report can be written again (--from-json).
+    (VAR / "capacity-results.json").write_text(json.dumps(run.results, indent=1, default=str))
+    return write_report(run.results, run.out)
+
+
+def write_report(results: dict, out: Path) -> int:
+    report = capacity_report.build(results)  # exits 1, naming it, on a missing figure
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "capacity.json").write_text(json.dumps(results, indent=1, default=str))
+    (out / "capacity.md").write_text(report)
+    why_not = capacity_report.write_chart(results, out / "capacity.png", VAR / "capacity-chart.html")
+    if why_not and not results["tiny"]:
         _die(f"no PNG: {why_not}")
-    print(capacity_report.summary(run.results))
-    log(f"wrote {run.out / 'capacity.md'} (+ .png, .json) in {run.results['seconds']:.0f} s")
+    print(capacity_report.summary(results))
+    log(f"wrote {out / 'capacity.md'} (+ .png, .json); the run took {results['seconds']:.0f} s")
     return 0
 
 

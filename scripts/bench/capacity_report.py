@@ -311,9 +311,9 @@ COLOURS = {"p50": "#3b5bdb", "p95": "#f08c00", "p99": "#c2255c"}
 def chart_html(results: dict) -> str:
     panels = []
     for name, cfg in results["configs"].items():
-        pts = sorted((s["offered_rps"], s["all"]) for s in results["steps"]
+        pts = sorted(((s["offered_rps"], s["all"]) for s in results["steps"]
                      if s["config"] == name and s.get("offered_rps") is not None and s.get("all")
-                     and s.get("kind") in ("search", "at80"))
+                      and s.get("kind") in ("search", "at80")), key=lambda p: p[0])
         series = [(q, COLOURS[q], [(x, a[q]) for x, a in pts]) for q in ("p50", "p95", "p99")]
         panels.append(chart.line_panel(
             f"{name}: {cfg['capacity_rps']:.1f} req/s", cfg["what"], series,

@@ -154,6 +154,7 @@ def run_step(runner, recorder: Recorder, out, *, users: int, interval: float, wa
     gevent.sleep(warmup)
     recorder.reset()
     Pacing.late = Pacing.arrivals = 0
+    TASK_RUNS.clear()
     cpu0, t0 = cpu_seconds(), time.monotonic()
     recorder.on = True
     emit(out, {"event": "measuring"})
@@ -165,7 +166,7 @@ def run_step(runner, recorder: Recorder, out, *, users: int, interval: float, wa
         "event": "result", "users": users, "interval_s": interval, "wall_s": wall,
         "requests": len(every), "failures": sum(recorder.failures.values()),
         "achieved_rps": len(every) / wall, "arrivals": Pacing.arrivals, "late": Pacing.late,
-        "generator_cpu_s": cpu,
+        "generator_cpu_s": cpu, "task_runs": dict(TASK_RUNS),
         "all": summary(every) if every else None,
         "pages": {name: {**summary(ts), "failures": recorder.failures.get(name, 0)}
                   for name, ts in sorted(recorder.times.items())},
@@ -177,6 +178,22 @@ def run_step(runner, recorder: Recorder, out, *, users: int, interval: float, wa
 def emit(out, obj: dict) -> None:
     out.write(json.dumps(obj) + "\n")
     out.flush()
+
+
+TASK_RUNS: dict[str, int] = {}
+_COUNTED: dict = {}
+
+
+def counted(fn):
+    """The task, counting its runs (one wrapper per task, so the weights stay countable)."""
+    if fn not in _COUNTED:
+        def run(taskset):
+            TASK_RUNS[fn.__name__] = TASK_RUNS.get(fn.__name__, 0) + 1
+            return fn(taskset)
+
+        run.__name__ = fn.__name__
+        _COUNTED[fn] = run
+    return _COUNTED[fn]
 
 
 def missing_pages(host: str, cookies: dict[str, str]) -> set[str]:
@@ -210,7 +227,7 @@ def main() -> int:
     StaffMix.targets = json.loads(Path(args.targets).read_text())
     skip = {s for s in args.skip.split(",") if s} | missing_pages(args.host, CapacityUser.sessions[0])
     locustfile.SKIPPED.update(skip)
-    StaffMix.tasks = [t for t in StaffMix.tasks if t.__name__ not in skip]
+    StaffMix.tasks = [counted(t) for t in StaffMix.tasks if t.__name__ not in skip]
 
     env = Environment(user_classes=[CapacityUser], host=args.host, events=events)
     recorder = Recorder()
