@@ -8,7 +8,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/flock
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 
-.PHONY: run test test-embedded test-services deploy bench bench-queries loadtest
+.PHONY: run test test-embedded test-services deploy bench bench-queries loadtest capacity
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -64,7 +64,8 @@ bench: $(VENV)/.dev
 	$(MAKE) --no-print-directory bench-queries
 	BENCH_DATABASE_URL="$(BENCH_DATABASE_URL)" BENCH_REDIS_URL="$(BENCH_REDIS_URL)" $(PY) scripts/bench/run.py
 
-## make loadtest: Locust, headless, 20 staff users for 60 s against a Gunicorn on 127.0.0.1; writes docs/loadtest.md.
+## make loadtest: the quick smoke test of the staff mix (Locust, headless, 20 staff users with think time for
+## 60 s against a Gunicorn on 127.0.0.1); writes docs/loadtest.md. Capacity is `make capacity`'s job.
 loadtest: $(VENV)/.dev
 	BENCH_DATABASE_URL="$(BENCH_DATABASE_URL)" BENCH_REDIS_URL="$(BENCH_REDIS_URL)" $(PY) scripts/bench/loadtest.py
 
@@ -74,3 +75,11 @@ BENCH_QUERIES_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/flock_bench
 ## and .json (the JSON feeds the "Hot queries at a million members" section of docs/benchmarks.md).
 bench-queries: $(VENV)/.dev
 	DATABASE_URL="$(BENCH_QUERIES_DATABASE_URL)" CACHE_ASIDE=off $(PY) scripts/bench_queries.py --seed --report queries-1m
+
+## make capacity: the staff-mix capacity table (before vs after Phase 1, and each piece off in turn),
+## open-loop at stepped rates against Gunicorn on 127.0.0.1, on the 1.1M-member bench database of
+## bench-queries (seeded here the first time) and a copy of it without the critical indices; a private
+## Redis. ~20 min on 2 cores, seeding included; stops by itself. Writes docs/capacity.md, .png, .json.
+## Development: .venv/bin/python scripts/bench/capacity.py --quick (a few minutes, noisy).
+capacity: $(VENV)/.dev
+	BENCH_DATABASE_URL="$(BENCH_QUERIES_DATABASE_URL)" $(PY) scripts/bench/capacity.py

@@ -124,6 +124,7 @@ import capacity_report  # noqa: E402
 import common  # noqa: E402
 import loadgen  # noqa: E402
 import procstat  # noqa: E402
+import pyspy  # noqa: E402
 from common import VAR, Server, log  # noqa: E402
 
 # name, what it changes from "after" (the production defaults), Server environment.
@@ -254,6 +255,11 @@ class Bench:
         res["cpu_s"] = procstat.cpu_delta(snaps["a"], b)
         res["server_requests"] = _delta(snaps["m"], m, "django_http_requests_total_by_method_total")
         res["sql"] = _delta(snaps["m"], m, "flock_db_queries_total")
+        res["sql_by_view"] = _by_label(snaps["m"], m, "flock_db_queries_total", "view")
+        res["requests_by_view"] = _by_label(snaps["m"], m, "django_http_requests_total_by_view_transport_method_total",
+                                            "view")
+        res["cache"] = {outcome: _by_label(snaps["m"], m, "flock_cache_aside_total", "namespace", outcome=outcome)
+                        for outcome in ("hits", "misses", "errors")}
         res["rss_kb"] = [procstat.rss_kb(p) for p in procstat.children(self.server.proc.pid)]
         res["during"] = snaps.get("during")
         res["config"] = self.name
@@ -325,23 +331,46 @@ class Bench:
                 lo = mid
             else:
                 hi = mid
-        # Repeats at the knee: the capacity stands on the median of three runs, or steps down.
-        for _ in range(3):
-            if lo is None:
-                break
+        # Repeats at the knee: the capacity stands on the median of the runs, or steps down.
+        confirmed = None
+        for _ in range(6):
+            if lo is None:  # nothing passing below what failed: try lower
+                rate = (hi or ceiling) / 1.25
+                if rate < 0.5:
+                    break
+                if not test(rate):
+                    hi = rate
+                    continue
+                lo = rate
             key = round(lo, 1)
             while len(results[key]) < run.repeats:
                 test(key)
             if passes_median(results[key]):
+                confirmed = key
                 break
             hi = lo
             lower = [r for r, rs in results.items() if r < key and any(s["passed"] for s in rs)]
             lo = max(lower) if lower else None
-        if lo is None:
-            _die(f"{self.name}: no rate passed (the lowest tried: {min(results):.1f} req/s); see {VAR}")
-        key = round(lo, 1)
+        if confirmed is None:
+            _die(f"{self.name}: no rate held p95 <= {P95_LIMIT_MS:.0f} ms (lowest tried: {min(results):.1f} req/s); "
+                 f"see {VAR}")
+        key = confirmed
         return {"capacity_rps": key, "repeats": results[key], "probe_rps": ceiling,
                 "first_fail_rps": round(hi, 1) if hi else None}
+
+    def profile_step(self, rate: float) -> dict:
+        """A step with py-spy sampling every worker (non-blocking) for the window: where the time goes."""
+        box: dict = {}
+        slug = self.name.replace(" ", "-").replace("→", "to")
+
+        def during(duration: float) -> None:
+            box["procs"] = pyspy.record(procstat.children(self.server.proc.pid), duration, VAR / "pyspy" / slug)
+
+        res = self.step(rate, during=during, kind="profile")
+        res["profile"] = pyspy.summarise(pyspy.wait(box.get("procs", []), timeout=60))
+        if not res["profile"]["samples"] and not self.run.tiny:
+            _die(f"{self.name}: py-spy recorded no samples of the workers (needs ptrace: run as root)")
+        return res
 
     def hup_step(self, rate: float) -> dict:
         """A step with `kill -HUP` of the master a third of the way in (what `make deploy` does)."""
@@ -389,6 +418,14 @@ def _delta(a, b, name: str) -> float:
     return common.metric_sum(b, name) - common.metric_sum(a, name)
 
 
+def _by_label(a, b, name: str, label: str, **match: str) -> dict[str, float]:
+    """The counter's increase between two /metrics samples, per value of `label`."""
+    values = {labels.get(label) for n, labels, _ in b if n == name and label in labels}
+    out = {v: common.metric_sum(b, name, **{label: v}, **match) - common.metric_sum(a, name, **{label: v}, **match)
+           for v in sorted(values)}
+    return {k: v for k, v in out.items() if v}
+
+
 def passes(res: dict) -> bool:
     a = res.get("all")
     if not a or res["failures"]:
@@ -424,11 +461,15 @@ class Run:
             self.warmup, self.repeats, self.fine_steps, self.probe_s, self.probe_warmup = 3, 2, 2, 3, 2
             self.user_interval = 2.0
         else:
-            self.min_duration, self.max_duration, self.min_requests = 15, 40, 600
-            self.warmup, self.repeats, self.fine_steps, self.probe_s, self.probe_warmup = 4, 3, 3, 5, 3
+            # At least 10 s and 400 requests a step, at most 30 s (the "before" runs at a few req/s).
+            self.min_duration, self.max_duration, self.min_requests = 10, 30, 400
+            self.warmup, self.repeats, self.fine_steps, self.probe_s, self.probe_warmup = 3, 3, 2, 5, 3
             # Seconds between one user's requests: 8x the p95 bound (a slow response rarely delays the next).
             self.user_interval = 2.0
         self.resolution = 1.1
+        plan = {"min_duration_s": self.min_duration, "max_duration_s": self.max_duration,
+                "min_requests": self.min_requests, "warmup_s": self.warmup, "repeats": self.repeats,
+                "fine_steps": self.fine_steps, "probe_s": self.probe_s, "resolution": self.resolution}
         self.configs = [c.strip() for c in args.configs.split(",")] if args.configs else list(CONFIGS)
         unknown = [c for c in self.configs if c not in CONFIGS]
         if unknown or "after" not in self.configs:
@@ -436,7 +477,8 @@ class Run:
         self.configs.sort(key=lambda c: (c != "after", c != "before"))
         self.steps: list[dict] = []
         self.cleanup: list = []
-        self.results: dict = {"quick": self.quick, "tiny": self.tiny, "steps": self.steps, "p95_limit_ms": P95_LIMIT_MS}
+        self.results: dict = {"quick": self.quick, "tiny": self.tiny, "steps": self.steps, "p95_limit_ms": P95_LIMIT_MS,
+                              "plan": plan}
         self.before_url = ""
         self.fixture = None
         self.targets: dict = {}
@@ -524,6 +566,23 @@ def wrk_rates(run: Run, port: int, path: str, cookie: str | None) -> dict:
             "connections": min(4, 2 * CORES), "wrk": loadgen.wrk_version(wrk)}
 
 
+def preflight(run: Run) -> None:
+    """Every tool the run needs, checked before anything is measured (not after 20 minutes)."""
+    from urllib.parse import urlparse
+
+    if urlparse(common.DATABASE_URL).hostname not in ("127.0.0.1", "localhost", "::1"):
+        # Its backends' CPU is read from /proc, and the run only ever talks to this machine.
+        _die(f"BENCH_DATABASE_URL must be a PostgreSQL on 127.0.0.1; got {common.DATABASE_URL}")
+    loadgen.ensure_wrk()
+    if pyspy.available() is None:
+        _die("py-spy is not installed: make .venv/.dev (requirements-dev.txt)")
+    if not run.tiny:
+        import chart
+
+        if not Path(chart.CHROMIUM).exists():
+            _die(f"{chart.CHROMIUM} is missing (the PNG of the curves): apt-get install chromium, or set BENCH_CHROMIUM")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short steps: development, not for figures")
@@ -550,6 +609,7 @@ def main() -> int:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: sys.exit(f"[capacity] stopped by signal; servers stopped"))
 
+    preflight(run)
     REDIS.start()
     run.cleanup.append(REDIS.stop)
     log(f"private Redis on 127.0.0.1:{REDIS.port}; database {common.DATABASE_URL}")
@@ -590,6 +650,8 @@ def main() -> int:
             cfg["at80"] = {"rate_rps": round(own80, 1), "of_after": own80 == rate80,
                            "runs": [bench.step(round(own80, 1), kind="at80")
                                     for _ in range(run.repeats if name in ("before", "after") else 1)]}
+            if name == "after":
+                cfg["profile"] = bench.profile_step(round(own80, 1))
             if name in ("before", "after"):
                 cfg["hup"] = bench.hup_step(round(max(1.0, 0.5 * cap["capacity_rps"]), 1))
             if name == "after":

@@ -34,6 +34,12 @@ def cores(step: dict, group: str) -> float:
     return _num(step["cpu_s"].get(group), f"CPU of {group}") / _num(step["wall_s"], "wall")
 
 
+def other_cores(step: dict) -> float:
+    """CPU the machine spent on anything but the measured processes (other work on a shared box)."""
+    ours = sum(step["cpu_s"][g] for g in ("gunicorn", "postgres", "redis", "generator"))
+    return max(0.0, step["cpu_s"]["machine"] - ours) / step["wall_s"]
+
+
 def gen_share(step: dict) -> float:
     """The load generator's share of the machine's CPU time in the step (all cores)."""
     return cores(step, "generator") / _CORES[0]
@@ -50,7 +56,8 @@ def median_step(runs: list[dict]) -> dict:
 
 def per_request(step: dict) -> dict:
     n = _num(step["server_requests"], "server requests") or 1
-    return {"sql": step["sql"] / n, "pg_cpu_per_1000": step["cpu_s"]["postgres"] * 1000 / n}
+    return {"sql": step["sql"] / n, "pg_cpu_per_1000": step["cpu_s"]["postgres"] * 1000 / n,
+            "app_cpu_ms": step["cpu_s"]["gunicorn"] * 1000 / n}
 
 
 def figures(results: dict) -> dict:
@@ -154,6 +161,14 @@ def _build(results: dict) -> str:
              f"{m.get('redis', '')}. Everything shares these cores: Gunicorn, PostgreSQL, Redis and the load "
              "generator, so the generator's CPU share is given beside every figure.")
     L.append("")
+    others = [other_cores(s) for s in results["steps"]]
+    busy = statistics.median(others)
+    L.append(f"Other work on the machine while the steps ran (CPU not used by the processes measured): median "
+             f"**{busy:.2f} of {_CORES[0]} cores**, at most {max(others):.2f}"
+             + (". **The machine was busy with other work: these latencies and capacities are far below what a "
+                "quiet machine gives; rerun `make capacity` on a quiet one.**" if busy > 0.25 * _CORES[0] else
+                ": a quiet machine.") + " The CPU figures per request are not affected by it.")
+    L.append("")
     L.append(f"Data: church `{results['fixture']['church']}` with {results['fixture']['members']:,} members inside "
              "the 1.1M-member bench database (`flock_bench`, `scripts/bench_queries.py --seed`).")
     L.append("")
@@ -170,33 +185,45 @@ def _build(results: dict) -> str:
               f"the runs at 80 % of the after-capacity ({after['rate80']:.0f} req/s)"
               + ("" if b["of_after"] else f"; **before cannot carry that rate**, so its figures are at 80 % of its "
                  f"own capacity ({b['rate80']:.1f} req/s)") + ".", "",
-              "| | before | after | after ÷ before |", "| --- | ---: | ---: | ---: |"]
+              "| | before | after | change | the seed expected |", "| --- | ---: | ---: | ---: | --- |"]
 
-        def row(label, bv, av, fmt="{:.1f}", ratio=True):
-            r = f"{av / bv:.1f}×" if ratio and bv else ""
-            L.append(f"| {label} | {fmt.format(bv)} | {fmt.format(av)} | {r} |")
+        def pct(bv: float, av: float) -> str:
+            return f"{av / bv - 1:+.0%}" if bv else ""
 
-        row("capacity (req/s)", b["capacity"], after["capacity"])
-        L.append(f"| p50 / p95 / p99 at capacity (ms) | {_ms(b['cap_p50'])} / {_ms(b['cap_p95'])} / {_ms(b['cap_p99'])} | "
-                 f"{_ms(after['cap_p50'])} / {_ms(after['cap_p95'])} / {_ms(after['cap_p99'])} | |")
-        L.append(f"| p50 / p95 / p99 at the 80 % rate (ms) | {_ms(b['p50_80'])} / {_ms(b['p95_80'])} / {_ms(b['p99_80'])} | "
-                 f"{_ms(after['p50_80'])} / {_ms(after['p95_80'])} / {_ms(after['p99_80'])} | |")
-        row("SQL statements per request", b["sql"], after["sql"], "{:.2f}", ratio=False)
-        row("PostgreSQL CPU seconds per 1,000 requests", b["pg_cpu_per_1000"], after["pg_cpu_per_1000"], "{:.2f}",
-            ratio=False)
+        def lat(f: dict, at: str) -> str:
+            return " / ".join(_ms(f[f"{q}_{at}" if at == "80" else f"cap_{q}"]) for q in ("p50", "p95", "p99"))
+
+        rows = [
+            ("capacity (req/s)", f"{b['capacity']:.1f}", f"{after['capacity']:.1f}",
+             f"**{after['capacity'] / b['capacity']:.1f}×**", "250 → 900–1,000 req/s (3.6–4×)"),
+            ("p50 / p95 / p99 at capacity (ms)", lat(b, "cap"), lat(after, "cap"), "", ""),
+            ("p50 / p95 / p99 at the 80 % rate (ms)", lat(b, "80"), lat(after, "80"),
+             pct(b["p50_80"], after["p50_80"]) + " (p50)", "query latency 100–200 → 5–50 ms"),
+            ("SQL statements per request", f"{b['sql']:.2f}", f"{after['sql']:.2f}", pct(b["sql"], after["sql"]),
+             "database load −70 %"),
+            ("PostgreSQL CPU seconds per 1,000 requests", f"{b['pg_cpu_per_1000']:.2f}",
+             f"{after['pg_cpu_per_1000']:.2f}", pct(b["pg_cpu_per_1000"], after["pg_cpu_per_1000"]), "database load −70 %"),
+            ("Gunicorn CPU seconds per 1,000 requests", f"{b['app_cpu_ms']:.2f}", f"{after['app_cpu_ms']:.2f}",
+             pct(b["app_cpu_ms"], after["app_cpu_ms"]), ""),
+        ]
         for g, label in (("gunicorn", "Gunicorn"), ("postgres", "PostgreSQL (this database's backends)"),
                          ("redis", "Redis (private to the run)"), ("generator", "load generator"),
                          ("machine", "whole machine")):
-            L.append(f"| CPU, {label} (cores busy) | {b['cpu'][g]:.2f} | {after['cpu'][g]:.2f} | |")
-        L.append(f"| RSS per worker (MB) | {b['rss_mb']:.0f} × {b['workers']} | {after['rss_mb']:.0f} × "
-                 f"{after['workers']} | |")
-        L.append(f"| failed requests across a HUP (`make deploy`) under load | {b['hup']['failures']} of "
-                 f"{b['hup']['requests']:,} | {after['hup']['failures']} of {after['hup']['requests']:,} | |")
-        L.append(f"| HUP: rate, new workers after, p99 / max | {b['hup']['rate']:.1f} req/s, {b['hup']['reload_s']:.1f} s, "
-                 f"{_ms(b['hup']['p99'])} / {_ms(b['hup']['max'])} ms | {after['hup']['rate']:.0f} req/s, "
-                 f"{after['hup']['reload_s']:.1f} s, {_ms(after['hup']['p99'])} / {_ms(after['hup']['max'])} ms | |")
-        L.append(f"| load generator's CPU share (at capacity / at the 80 % rate) | {b['cap_gen']:.0%} / {b['gen80']:.0%} | "
-                 f"{after['cap_gen']:.0%} / {after['gen80']:.0%} | |")
+            rows.append((f"CPU at the 80 % rate, {label} (cores busy)", f"{b['cpu'][g]:.2f}", f"{after['cpu'][g]:.2f}",
+                         "", "CPU 25 % → 80–90 %" if g == "machine" else ""))
+        rows += [
+            ("RSS per worker (MB)", f"{b['rss_mb']:.0f} × {b['workers']}", f"{after['rss_mb']:.0f} × {after['workers']}",
+             "", "memory per request lower"),
+            ("failed requests across a HUP (`make deploy`) under load", f"{b['hup']['failures']} of {b['hup']['requests']:,}",
+             f"{after['hup']['failures']} of {after['hup']['requests']:,}", "", "downtime risk eliminated"),
+            ("HUP: rate, new workers up after, p99 / max (ms)",
+             f"{b['hup']['rate']:.1f} req/s, {b['hup']['reload_s']:.1f} s, {_ms(b['hup']['p99'])} / {_ms(b['hup']['max'])}",
+             f"{after['hup']['rate']:.0f} req/s, {after['hup']['reload_s']:.1f} s, {_ms(after['hup']['p99'])} / "
+             f"{_ms(after['hup']['max'])}", "", ""),
+            ("load generator's CPU share (at capacity / at the 80 % rate)", f"{b['cap_gen']:.0%} / {b['gen80']:.0%}",
+             f"{after['cap_gen']:.0%} / {after['gen80']:.0%}", "", ""),
+        ]
+        L += [f"| {' | '.join(r)} |" for r in rows]
         L.append("")
         L += ["### Per page type at the 80 % rate (p50 / p95 ms, medians of the runs)", "",
               f"| page | before ({b['rate80']:.1f} req/s) | after ({after['rate80']:.0f} req/s) |",
@@ -211,21 +238,73 @@ def _build(results: dict) -> str:
 
     L += ["## What each piece is worth (from \"after\", one piece off at a time)", "",
           "| configuration | capacity (req/s) | ÷ after | p95 at capacity (ms) | p95 at "
-          f"{after['rate80']:.0f} req/s (ms) | SQL / request | PostgreSQL CPU s / 1,000 req | generator CPU share |",
-          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+          f"{after['rate80']:.0f} req/s (ms) | SQL / request | PostgreSQL CPU s / 1,000 req | Gunicorn CPU s / 1,000 req | generator CPU share |",
+          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, f in fig.items():
         at80 = _ms(f["p95_80"]) if f["of_after"] else f"({_ms(f['p95_80'])} at {f['rate80']:.1f})"
         L.append(f"| {name}: {results['configs'][name]['what']} | {f['capacity']:.1f} | "
                  f"{f['capacity'] / after['capacity']:.2f} | {_ms(f['cap_p95'])} | {at80} | {f['sql']:.2f} | "
-                 f"{f['pg_cpu_per_1000']:.2f} | {f['cap_gen']:.0%} |")
+                 f"{f['pg_cpu_per_1000']:.2f} | {f['app_cpu_ms']:.2f} | {f['cap_gen']:.0%} |")
     L.append("")
     L.append("A figure in brackets was measured at 80 % of that configuration's own capacity: it cannot carry "
              "80 % of the after-capacity.")
     L.append("")
     L += ["## Curves", "", "![p50/p95/p99 against the offered rate, per configuration](capacity.png)", ""]
+    L += _sql_by_view(results)
+    L += _profile(results)
     L += _method(results, fig)
     L += _steps_table(results)
     return "\n".join(L) + "\n"
+
+
+def _sql_by_view(results: dict) -> list[str]:
+    """SQL statements per request of each view, after vs cache off, and after's cache outcomes."""
+    names = [n for n in ("after", "cache off") if n in results["configs"]]
+    steps = {n: median_step(results["configs"][n]["at80"]["runs"]) for n in names}
+    views = sorted({v for st in steps.values() for v in st.get("requests_by_view", {})})
+    L = ["## Where the SQL goes (the 80 % steps, per view)", "",
+         "| view | " + " | ".join(f"{n}: requests, SQL / request" for n in names) + " |",
+         "| --- |" + " ---: |" * len(names)]
+    for view in views:
+        cells = []
+        for n in names:
+            req = steps[n].get("requests_by_view", {}).get(view, 0)
+            sql = steps[n].get("sql_by_view", {}).get(view, 0)
+            cells.append(f"{req:.0f}, {sql / req:.2f}" if req else "–")
+        L.append(f"| `{view}` | " + " | ".join(cells) + " |")
+    cache = steps["after"].get("cache", {})
+    spaces = sorted(set(cache.get("hits", {})) | set(cache.get("misses", {})))
+    if spaces:
+        L += ["", "After's cache-aside outcomes in that step (`flock_cache_aside_total`):", "",
+              "| namespace | hits | misses | errors | hit ratio |", "| --- | ---: | ---: | ---: | ---: |"]
+        for ns in spaces:
+            h, m, e = (cache.get(k, {}).get(ns, 0) for k in ("hits", "misses", "errors"))
+            L.append(f"| `{ns}` | {h:.0f} | {m:.0f} | {e:.0f} | {h / (h + m):.0%} |" if h + m else
+                     f"| `{ns}` | {h:.0f} | {m:.0f} | {e:.0f} | – |")
+    return L + [""]
+
+
+def _profile(results: dict) -> list[str]:
+    step = results["configs"]["after"].get("profile")
+    if step is None:
+        raise Missing("the py-spy profile of after")
+    prof = step["profile"]
+    a = step["all"]
+    L = ["## Where the time goes (py-spy, after, at the 80 % rate)", "",
+         f"{prof['samples']:,} stack samples of the {results['configs']['after']['workers']} workers (py-spy "
+         f"record --nonblocking, 100 Hz, idle threads not sampled) during a step of its own at "
+         f"{step['offered_rps']:.0f} req/s (p50 {_ms(a['p50'])}, p95 {_ms(a['p95'])}, p99 {_ms(a['p99'])} ms while "
+         "sampled). Each sample goes to the innermost layer on its stack (self time by layer) and to the view it "
+         "ran under.", ""]
+    if not prof["samples"]:
+        return L + ["No samples in this (tiny) run.", ""]
+    L += ["| layer (innermost frame) | share of busy time |", "| --- | ---: |"]
+    L += [f"| {name} | {share:.1%} |" for name, share in prof["layers"]]
+    L += ["", "| view | share of busy time |", "| --- | ---: |"]
+    L += [f"| `{name}` | {share:.1%} |" for name, share in prof["views"]]
+    L += ["", "| hottest leaf frames | share |", "| --- | ---: |"]
+    L += [f"| `{name}` | {share:.1%} |" for name, share in prof["leaves"]]
+    return L + [""]
 
 
 def _method(results: dict, fig: dict) -> list[str]:
@@ -258,12 +337,15 @@ def _method(results: dict, fig: dict) -> list[str]:
              f"one core; the highest rate offered here was {peak:.0f} req/s. A few sessions are logged in through "
              "the login form before the steps and shared by the users (a deliberately slow PBKDF2 login per user "
              "would be part of no steady state).")
-    L.append(f"- **Steps**: per configuration a closed-loop probe ({results['steps'][0].get('wall_s', 0):.0f} s) "
-             "gives the throughput ceiling; coarse steps from 60 % of it (×1.25 up while passing, ÷1.6 down while "
-             "failing), bisection around the knee to within 10 %, then the highest passing rate is run again: "
-             "capacity stands on the median of the runs, otherwise it steps down. Each step: a warm-up "
-             "(users spread over one interval, then steady), then the measured window "
-             "(at least 15 s, longer at low rates so that every step has ≥ 600 requests).")
+    plan = results["plan"]
+    L.append(f"- **Steps**: per configuration a closed-loop probe ({plan['probe_s']} s) gives the throughput "
+             "ceiling; coarse steps from 60 % of it (×1.25 up while passing, ÷1.6 down while failing), up to "
+             f"{plan['fine_steps']} bisection steps around the knee (to within {plan['resolution'] - 1:.0%}), then "
+             f"the highest passing rate is run until it has {plan['repeats']} runs: capacity stands on their median "
+             "(p95, and most runs passing), otherwise it steps down. Each step: a warm-up of "
+             f"{plan['warmup_s']} s (users spread over one interval, then steady), then the measured window: at least "
+             f"{plan['min_duration_s']} s, longer at low rates so that a step has {plan['min_requests']} requests, at "
+             f"most {plan['max_duration_s']} s.")
     L.append("- **Configurations**: \"after\" is the production default: "
              f"{fig['after']['workers']} gthread workers (one per core) × 4 threads, `CACHE_ASIDE=on`, "
              "`SESSION_STORE=cache` (Redis in front of the database), every index. \"before\" is as close to the "
@@ -290,7 +372,7 @@ def _method(results: dict, fig: dict) -> list[str]:
 
 def _steps_table(results: dict) -> list[str]:
     L = ["## Every step", "",
-         "| configuration | kind | offered | achieved | p50 | p95 | p99 | failed | late | SQL/req | gen CPU | machine CPU | pass |",
+         "| configuration | kind | offered | achieved | p50 | p95 | p99 | failed | late | SQL/req | gen CPU | other work | pass |",
          "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for s in results["steps"]:
         a = s.get("all") or {}
@@ -299,9 +381,10 @@ def _steps_table(results: dict) -> list[str]:
         L.append(f"| {s['config']} | {s.get('kind')} | {offered} | {s['achieved_rps']:.1f} | "
                  f"{_ms(a.get('p50', 0))} | {_ms(a.get('p95', 0))} | {_ms(a.get('p99', 0))} | {s['failures']} | "
                  f"{s['late']} | {s['sql'] / n:.2f} | {s['cpu_s']['generator'] / s['wall_s'] / _CORES[0]:.0%} | "
-                 f"{s['cpu_s']['machine'] / s['wall_s'] / _CORES[0]:.0%} | {'yes' if s['passed'] else 'no'} |")
+                 f"{other_cores(s) / _CORES[0]:.0%} | {'yes' if s['passed'] else 'no'} |")
     L.append("")
-    L.append("Latencies in ms; CPU as a share of all cores during the measured window; rates in req/s.")
+    L.append("Latencies in ms; rates in req/s; CPU as a share of all cores during the measured window (\"other "
+             "work\": what the machine ran besides the processes measured).")
     return L
 
 

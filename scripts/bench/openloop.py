@@ -161,6 +161,9 @@ def run_step(runner, recorder: Recorder, out, *, users: int, interval: float, wa
     gevent.sleep(duration)
     recorder.on = False
     wall, cpu = time.monotonic() - t0, cpu_seconds() - cpu0
+    if interval <= 0:
+        # Closed-loop users would hammer on into the next step: the next one starts afresh.
+        runner.stop()
     every = [t for ts in recorder.times.values() for t in ts]
     res = {
         "event": "result", "users": users, "interval_s": interval, "wall_s": wall,
