@@ -329,7 +329,7 @@ def _method(results: dict, fig: dict) -> list[str]:
              f"{results['user_interval_s']:.0f} s (a constant-throughput wait, 8× the p95 bound), with rate × "
              f"{results['user_interval_s']:.0f} s users, so arrivals do not wait on responses while the server keeps up; "
              "a start that a slow response delayed is counted late, and a step with more than 1 % late arrivals "
-             "(or under 90 % of the offered rate achieved) fails. Locust rather than wrk because the mix needs the "
+             "fails (one under 80 % of the offered rate achieved too: a generator that did not offer the load). Locust rather than wrk because the mix needs the "
              "logged-in form posts (CSRF token, redirect) and the pages' links; wrk measures the /healthz and "
              f"dashboard rates ({hz['wrk']}, {hz['connections']} connections, closed loop, median of "
              f"{len(hz['runs'])} × {hz['duration_s']} s). The generator's own ceiling: it spent a median "
