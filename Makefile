@@ -79,7 +79,7 @@ bench-queries: $(VENV)/.dev
 ## make capacity: the staff-mix capacity table (before vs after Phase 1, and each piece off in turn),
 ## open-loop at stepped rates against Gunicorn on 127.0.0.1, on the 1.1M-member bench database of
 ## bench-queries (seeded here the first time) and a copy of it without the critical indices; a private
-## Redis. ~20 min on 2 cores, seeding included; stops by itself. Writes docs/capacity.md, .png, .json.
+## Redis. ~25 min on 2 cores (measured), seeding included; stops by itself. Writes docs/capacity.md, .png, .json.
 ## Development: .venv/bin/python scripts/bench/capacity.py --quick (a few minutes, noisy).
 capacity: $(VENV)/.dev
 	BENCH_DATABASE_URL="$(BENCH_QUERIES_DATABASE_URL)" $(PY) scripts/bench/capacity.py

@@ -11,7 +11,7 @@ accounts in turn; several users may share one account (each has its own session)
 Every user logs in once through the login form (CSRF token and all), then keeps clicking
 through `StaffMix`: the dashboard most, member lists, deep pages, searches and profiles,
 groups and rosters, attendance pages, texts when the messaging pages exist, and now and then
-an edit of a member (a write: it invalidates the church's cached dashboard and lists, so the
+an edit of a member (a write: it invalidates the church's cached lists and member pages, so the
 next readers pay a miss, as in real life). `make capacity` drives the same `StaffMix` open-loop
 (scripts/bench/openloop.py), with the ids to visit handed in (`StaffMix.targets`) instead of
 collected from the pages.

@@ -134,7 +134,7 @@ def line_panel(title: str, subtitle: str, series: list[Series], *, x_label: str,
     if vline:
         x = px(vline[0])
         parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + plot_h}" stroke="#12b886" '
-                     f'stroke-dasharray="5 4"/><text x="{x + 4:.1f}" y="{top + 12}" font-size="11" '
+                     f'stroke-dasharray="5 4"/><text x="{x + 4:.1f}" y="{top + plot_h - 6}" font-size="11" '
                      f'fill="#12b886">{escape(vline[1])}</text>')
     for i, (label, colour, pts) in enumerate(series):
         pts = sorted(pts)
@@ -142,8 +142,8 @@ def line_panel(title: str, subtitle: str, series: list[Series], *, x_label: str,
             path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
             parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
             parts.extend(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.6" fill="{colour}"/>' for x, y in pts)
-        parts.append(f'<rect x="{left + 10 + i * 70}" y="{top + 4}" width="10" height="10" fill="{colour}"/>'
-                     f'<text x="{left + 24 + i * 70}" y="{top + 13}" font-size="11" fill="#1f2430">'
-                     f'{escape(label)}</text>')
+        lx = left + plot_w - 70 * (len(series) - i)  # legend top right, clear of a capacity mark on the left
+        parts.append(f'<rect x="{lx}" y="{top + 4}" width="10" height="10" fill="{colour}"/>'
+                     f'<text x="{lx + 14}" y="{top + 13}" font-size="11" fill="#1f2430">{escape(label)}</text>')
     parts.append("</svg>")
     return "".join(parts)

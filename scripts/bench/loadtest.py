@@ -110,7 +110,7 @@ def write_markdown(rows, failures, *, before, after, target, users, spawn, run_t
              "of think time (`StaffMix`): dashboard (weight 10), member list (6), typed pages up to 200 (2), "
              "Next from a page (1), search (3), member page (5), group list (2), roster (2), attendance list (2) "
              "and a session's checklist (1), texts (1, when the messaging pages exist), and editing a member's "
-             "phone number (1: a write, which invalidates the church's cached dashboard and lists). "
+             "phone number (1: a write, which invalidates the church's cached lists, rosters and member pages). "
              "This is the quick smoke test (no failure, rough latencies); capacity is measured open-loop by "
              "`make capacity` (docs/capacity.md). "
              f"{os.cpu_count()} cores; the load generator runs on the same machine. Logging in hashes the "

@@ -1,13 +1,14 @@
 """Where a worker's time goes under the staff mix: py-spy samples of the Gunicorn workers, summed.
 
-`record` starts `py-spy record --nonblocking` (the workers are never paused, so the step's own
-figures are not disturbed much) on every worker for the step's window; `summarise` reads the raw
+`record` starts `py-spy record --nonblocking --gil` on every worker for the step's window: the
+workers are never paused (the step's own figures are hardly disturbed), and only threads holding
+the GIL are sampled, so the samples are where the workers' Python CPU time goes (a thread waiting
+for PostgreSQL or Redis has released the GIL and is not counted). `summarise` reads the raw
 stacks (one line per distinct stack, "frame;frame;...;leaf count") and attributes each sample
 twice:
 - to a layer, the innermost frame that belongs to a known one (the SQL driver, the ORM,
   templates, Redis, ...): "self time" by layer;
 - to the view it ran under (a frame in an app's views.py), as a share of all busy samples.
-Idle threads are not sampled (py-spy's default), so shares are of the time spent working.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ LAYERS = (
     ("Django request handling (middleware, URLs, responses)", ("django/",)),
     ("Gunicorn (HTTP parsing, sockets, logging)", ("gunicorn/",)),
 )
+ARGS = ("--rate", "100", "--nonblocking", "--gil")
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^():]+\.py):\d+\)$")
 _VIEW = re.compile(r"(?:^|/)(?P<app>\w+)/views\.py$")
 
@@ -52,7 +54,7 @@ def record(pids: list[int], seconds: float, out_dir: Path) -> list[tuple[subproc
     for pid in pids:
         out = out_dir / f"pyspy-{pid}.txt"
         procs.append((subprocess.Popen([exe, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))),
-                                        "--rate", "100", "--nonblocking", "--format", "raw", "--output", str(out)],
+                                        *ARGS, "--format", "raw", "--output", str(out)],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out))
     return procs
 
@@ -108,9 +110,10 @@ def summarise(files: list[Path]) -> dict:
             views[_view(frames)] = views.get(_view(frames), 0) + n
             leaves[frames[-1]] = leaves.get(frames[-1], 0) + n
     if not total:
-        return {"samples": 0, "layers": [], "views": [], "leaves": []}
+        return {"samples": 0, "layers": [], "views": [], "leaves": [], "args": " ".join(ARGS)}
 
     def share(d: dict[str, int], k: int | None = None) -> list[tuple[str, float]]:
         return [(name, n / total) for name, n in sorted(d.items(), key=lambda kv: -kv[1])[:k]]
 
-    return {"samples": total, "layers": share(layers), "views": share(views), "leaves": share(leaves, 12)}
+    return {"samples": total, "layers": share(layers), "views": share(views), "leaves": share(leaves, 12),
+            "args": " ".join(ARGS)}
