@@ -591,6 +591,11 @@ def preflight(run: Run) -> None:
     if not run.tiny:
         import chart
 
+        if not Path(chart.CHROMIUM).exists() and os.geteuid() == 0 and shutil.which("apt-get"):
+            log("Chromium (for the PNG of the curves) is missing: installing Debian's with apt-get")
+            env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+            subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+            subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=False, env=env)
         if not Path(chart.CHROMIUM).exists():
             _die(f"{chart.CHROMIUM} is missing (the PNG of the curves): apt-get install chromium, or set BENCH_CHROMIUM")
 

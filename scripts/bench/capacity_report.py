@@ -229,7 +229,7 @@ def _build(results: dict) -> str:
              "", "memory per request lower"),
             ("failed requests across a HUP (`make deploy`) under load", f"{b['hup']['failures']} of {b['hup']['requests']:,}",
              f"{after['hup']['failures']} of {after['hup']['requests']:,}", "", "downtime risk eliminated"),
-            ("HUP: rate, new workers up after, p99 / max (ms)",
+            ("HUP: rate, new workers forked after, p99 / max (ms)",
              f"{b['hup']['rate']:.1f} req/s, {b['hup']['reload_s']:.1f} s, {_ms(b['hup']['p99'])} / {_ms(b['hup']['max'])}",
              f"{after['hup']['rate']:.0f} req/s, {after['hup']['reload_s']:.1f} s, {_ms(after['hup']['p99'])} / "
              f"{_ms(after['hup']['max'])}", "", ""),

@@ -163,3 +163,22 @@ def test_it_refuses_a_run_without_the_after_configuration(tiny):
     res = _run(["--tiny", "--configs", "before", "--out", str(tiny["tmp"] / "none")], tiny["env"], timeout=60)
     assert res.returncode == 1 and "must include 'after'" in res.stderr
     shutil.rmtree(tiny["tmp"] / "none", ignore_errors=True)
+
+
+def test_it_reports_a_capacity_below_the_lowest_rate_tried(tiny):
+    """A configuration whose p95 stays above the bound at every rate tried has no capacity figure
+    to divide by: the report says "< lowest rate" and the ratio "> n×" instead of failing."""
+    assert tiny["res"].returncode == 0, tiny["res"].stderr[-3000:]
+    data = json.loads((tiny["out"] / "capacity.json").read_text())
+    before = data["configs"]["before"]
+    lowest = before["capacity_rps"]
+    before.update(capacity_rps=0.0, below_rps=lowest)
+    below = tiny["tmp"] / "below.json"
+    below.write_text(json.dumps(data))
+    out = tiny["tmp"] / "below"
+    res = _run(["--from-json", str(below), "--out", str(out)], tiny["env"], timeout=60)
+    assert res.returncode == 0, res.stderr
+    md = (out / "capacity.md").read_text()
+    before_cap, _, change, _ = _table_row(md, "capacity (req/s)")
+    assert before_cap == f"< {lowest:.1f}" and change.startswith("**> ")
+    assert f"| before: {before['what']} | < {lowest:.1f} |" in md
