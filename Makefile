@@ -8,7 +8,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/flock
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 
-.PHONY: run worker test test-embedded test-services deploy bench bench-queries bench-messaging loadtest cluster cluster-stop test-cluster bench-cluster
+.PHONY: run worker test test-embedded test-services deploy bench bench-queries bench-messaging loadtest cluster cluster-stop test-cluster bench-cluster capacity
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -78,7 +78,8 @@ BENCH_MESSAGING_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/flock_benchms
 bench-messaging: $(VENV)/.dev
 	BENCH_MESSAGING_DATABASE_URL="$(BENCH_MESSAGING_DATABASE_URL)" $(PY) scripts/bench/texts.py
 
-## make loadtest: Locust, headless, 20 staff users for 60 s against a Gunicorn on 127.0.0.1; writes docs/loadtest.md.
+## make loadtest: the quick smoke test of the staff mix (Locust, headless, 20 staff users with think time for
+## 60 s against a Gunicorn on 127.0.0.1); writes docs/loadtest.md. Capacity is `make capacity`'s job.
 loadtest: $(VENV)/.dev
 	BENCH_DATABASE_URL="$(BENCH_DATABASE_URL)" BENCH_REDIS_URL="$(BENCH_REDIS_URL)" $(PY) scripts/bench/loadtest.py
 
@@ -113,3 +114,11 @@ test-cluster: $(VENV)/.dev
 ## docs/bench/cluster.md and its section of docs/benchmarks.md (own topology on free ports).
 bench-cluster: $(VENV)/.dev
 	$(PY) scripts/bench/cluster.py
+
+## make capacity: the staff-mix capacity table (before vs after Phase 1, and each piece off in turn),
+## open-loop at stepped rates against Gunicorn on 127.0.0.1, on the 1.1M-member bench database of
+## bench-queries (seeded here the first time) and a copy of it without the critical indices; a private
+## Redis. ~25 min on 2 cores (measured), seeding included; stops by itself. Writes docs/capacity.md, .png, .json.
+## Development: .venv/bin/python scripts/bench/capacity.py --quick (a few minutes, noisy).
+capacity: $(VENV)/.dev
+	BENCH_DATABASE_URL="$(BENCH_QUERIES_DATABASE_URL)" $(PY) scripts/bench/capacity.py

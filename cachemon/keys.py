@@ -64,6 +64,8 @@ def user_scope(user_id: int) -> str:
 
 # What each kind of write makes stale: the services pass these to `cache_aside.invalidate`.
 MEMBER_WRITE = (STATS, DASHBOARD, MEMBERS, ROSTERS, PROFILES)
+# A member's details changed but not their status or join date: no dashboard figure moves.
+MEMBER_DETAILS_WRITE = (MEMBERS, ROSTERS, PROFILES, GROUPS)
 GROUP_WRITE = (STATS, DASHBOARD, GROUPS, ROSTERS, PROFILES)
 ATTENDANCE_WRITE = (STATS, DASHBOARD, PROFILES)
 

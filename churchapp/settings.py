@@ -45,6 +45,13 @@ def envfloat(name: str, default: str) -> float:
         raise ImproperlyConfigured(f"{name} must be a number; got {value!r}") from None
 
 
+def envchoice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, default).strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+    return value
+
+
 def envlist(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -334,7 +341,10 @@ LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", "5")  # per username
 LOGIN_FAILURE_LIMIT_PER_IP = envint("LOGIN_FAILURE_LIMIT_PER_IP", "20")  # a shared office NAT
 LOGIN_FAILURE_WINDOW = envint("LOGIN_FAILURE_WINDOW", str(15 * 60))  # seconds; also the lockout
 
-SESSION_ENGINE = "cachemon.sessions"
+# `cache`: sessions in the cache in front of the database (cachemon.sessions); `database`: the
+# database alone, a query per request (the "before" of `make capacity`, and its ablation).
+SESSION_STORE = envchoice("SESSION_STORE", "cache", ("cache", "database"))
+SESSION_ENGINE = "cachemon.sessions" if SESSION_STORE == "cache" else "django.contrib.sessions.backends.db"
 SESSION_CACHE_ALIAS = "sessions"
 SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", str(60 * 60 * 24 * 14))
 SESSION_COOKIE_HTTPONLY = True

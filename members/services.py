@@ -72,7 +72,12 @@ def _locked_member(member: Member) -> tuple[int, str, datetime.date]:
 
 @transaction.atomic
 def member_update(*, member: Member, data: dict) -> Member:
-    """Save a `MemberForm`'s cleaned data onto `member`."""
+    """Save a `MemberForm`'s cleaned data onto `member`.
+
+    Invalidates what can show the change: the member lists, rosters, member pages and group
+    lists (their leaders' names) always; the dashboard only when the status or join date
+    changed (its figures are counts by those, and the counters' buckets: a new phone number,
+    email or name changes none of them; measured in docs/capacity.md)."""
     _, old_status, old_joined = _locked_member(member)
     for name in MEMBER_FIELDS:
         setattr(member, name, data[name])
@@ -84,7 +89,10 @@ def member_update(*, member: Member, data: dict) -> Member:
     in_group = bool(tallies.in_current_group([member.pk]))
     tallies.apply(member.church_id, tallies.moved(tallies.bucket(old_status, old_joined, in_group),
                                                   tallies.bucket(member.status, member.joined_on, in_group)))
-    _member_changed(member.church_id, names_or_memberships=True)
+    if (old_status, old_joined) != (member.status, member.joined_on):
+        _member_changed(member.church_id, names_or_memberships=True)
+    else:
+        cache_aside.invalidate(*keys.MEMBER_DETAILS_WRITE, church_id=member.church_id)
     return member
 
 

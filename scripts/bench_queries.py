@@ -225,6 +225,8 @@ def write_report(data: dict, *, report: str = "queries") -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", action="store_true", help="seed 100k + 1M members first when the DB is small")
+    parser.add_argument("--seed-only", action="store_true",
+                        help="with --seed: seed (when needed) and stop, no measurement (`make capacity` reuses it)")
     parser.add_argument("--seed-value", type=int, default=100, help="random seed for seed_demo")
     parser.add_argument("--church", help="church slug (default: the church with the most members)")
     parser.add_argument("--runs", type=int, default=7, help="timed runs per query (median reported)")
@@ -236,6 +238,9 @@ def main() -> int:
         return 2
 
     seed_timings = seed(args) if args.seed else {}
+    if args.seed_only:
+        print(json.dumps({"seed": seed_timings}))
+        return 0
     migrate()
     church = (Church.objects.get(slug=args.church) if args.church
               else Church.objects.annotate(n=Count("members")).order_by("-n", "id").first())

@@ -3,6 +3,7 @@ Playwright driving the system Chromium (no new dependency, no downloaded browser
 
 from __future__ import annotations
 
+import math
 import os
 from html import escape
 from pathlib import Path
@@ -77,3 +78,72 @@ def screenshot(html: str, png: Path, *, html_copy: Path | None = None) -> str | 
         finally:
             browser.close()
     return None
+
+
+Series = tuple[str, str, list[tuple[float, float]]]  # label, colour, (x, y) points
+
+
+def line_panel(title: str, subtitle: str, series: list[Series], *, x_label: str, y_label: str,
+               hline: tuple[float, str] | None = None, vline: tuple[float, str] | None = None,
+               width: int = 560, height: int = 330) -> str:
+    """Lines over a linear x axis and a logarithmic y axis (latencies span 1 ms to seconds)."""
+    left, right, top, bottom = 58, 18, 62, 46
+    xs = [x for _, _, pts in series for x, _ in pts] + ([vline[0]] if vline else [])
+    ys = [y for _, _, pts in series for _, y in pts if y > 0] + ([hline[0]] if hline else [])
+    x_max = max(xs, default=1) * 1.05 or 1
+    y_min = 10 ** math.floor(math.log10(max(min(ys, default=1), 0.1)))
+    y_max = 10 ** math.ceil(math.log10(max(ys, default=10)))
+    if y_max <= y_min:
+        y_max = y_min * 10
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def px(x: float) -> float:
+        return left + plot_w * x / x_max
+
+    def py(y: float) -> float:
+        y = max(y, y_min)
+        return top + plot_h * (1 - (math.log10(y) - math.log10(y_min)) / (math.log10(y_max) - math.log10(y_min)))
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
+        f'<rect width="{width}" height="{height}" rx="10" fill="#fff" stroke="#e4e7ec"/>',
+        f'<text x="16" y="26" font-size="16" font-weight="600" fill="#1f2430">{escape(title)}</text>',
+        f'<text x="16" y="45" font-size="12" fill="#667085">{escape(subtitle)}</text>',
+    ]
+    decade = y_min
+    while decade <= y_max * 1.001:
+        y = py(decade)
+        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eef0f3"/>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" fill="#667085">'
+                     f'{decade:g}</text>')
+        decade *= 10
+    for i in range(6):
+        x = x_max * i / 5
+        parts.append(f'<text x="{px(x):.1f}" y="{top + plot_h + 16}" font-size="11" text-anchor="middle" '
+                     f'fill="#667085">{x:.0f}</text>')
+    parts.append(f'<text x="{left + plot_w / 2}" y="{height - 8}" font-size="12" text-anchor="middle" '
+                 f'fill="#1f2430">{escape(x_label)}</text>')
+    parts.append(f'<text x="14" y="{top + plot_h / 2}" font-size="12" text-anchor="middle" fill="#1f2430" '
+                 f'transform="rotate(-90 14 {top + plot_h / 2})">{escape(y_label)}</text>')
+    if hline:
+        y = py(hline[0])
+        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e03131" '
+                     f'stroke-dasharray="5 4"/><text x="{left + plot_w - 4}" y="{y - 5:.1f}" font-size="11" '
+                     f'text-anchor="end" fill="#e03131">{escape(hline[1])}</text>')
+    if vline:
+        x = px(vline[0])
+        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + plot_h}" stroke="#12b886" '
+                     f'stroke-dasharray="5 4"/><text x="{x + 4:.1f}" y="{top + plot_h - 6}" font-size="11" '
+                     f'fill="#12b886">{escape(vline[1])}</text>')
+    for i, (label, colour, pts) in enumerate(series):
+        pts = sorted(pts)
+        if pts:
+            path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
+            parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+            parts.extend(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.6" fill="{colour}"/>' for x, y in pts)
+        lx = left + plot_w - 70 * (len(series) - i)  # legend top right, clear of a capacity mark on the left
+        parts.append(f'<rect x="{lx}" y="{top + 4}" width="10" height="10" fill="{colour}"/>'
+                     f'<text x="{lx + 14}" y="{top + 13}" font-size="11" fill="#1f2430">{escape(label)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)

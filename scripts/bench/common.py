@@ -231,8 +231,10 @@ def free_port() -> int:
 class Server:
     """`gunicorn -c gunicorn.conf.py churchapp.wsgi` on 127.0.0.1, stopped on exit."""
 
-    def __init__(self, name: str, *, cache_aside: bool, workers: int = WORKERS, port: int | None = None) -> None:
+    def __init__(self, name: str, *, cache_aside: bool, workers: int = WORKERS, port: int | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.name = name
+        self.env = dict(env or {})
         self.port = port or free_port()
         self.workers = workers
         self.cache_aside = cache_aside
@@ -260,6 +262,7 @@ class Server:
             # Workers must not be recycled in the middle of a measurement.
             GUNICORN_MAX_REQUESTS="0",
             GUNICORN_LOGLEVEL="warning",
+            **self.env,
         )
         out = open(self.logfile, "w")
         self.proc = subprocess.Popen(self.command(), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,

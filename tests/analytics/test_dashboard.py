@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from analytics.selectors import dashboard_summary
 from attendance.services import attendance_record
-from members.services import group_update, member_create
+from members.services import group_update, member_create, member_update
 from attendance.models import Attendance
 from cachemon import cache_aside, keys
 from members.models import Group, Member, Membership
@@ -200,6 +200,36 @@ class DashboardTestCase(FlockTestCase):
             attendance_record(church=self.grace, date=days_ago(1), group=None,
                               present_member_ids=[self.m_visitor.pk], shown_member_ids=[self.m_visitor.pk])
         self.assertEqual(stats(self.client.get(self.url))["attendance_4w"], "3")
+
+    def details_of(self, member: Member, **changes) -> dict:
+        fields = ("first_name", "last_name", "email", "phone", "status", "joined_on", "birth_date")
+        return {**{name: getattr(member, name) for name in fields}, **changes}
+
+    def test_it_stays_cached_when_an_edit_moves_no_figure(self):
+        self.login(self.alice)
+        self.client.get(self.url)
+        member = Member.objects.get(pk=self.m_30.pk)
+        with self.captureOnCommitCallbacks(execute=True):
+            member_update(member=member, data=self.details_of(member, phone="+14155550123", first_name="Renamed",
+                                                              email="renamed@example.org"))
+        with self.assertNumQueries(0):
+            self.assertEqual(stats(self.client.get(self.url)), self.grace_expected)
+        # What does show those details is fresh at once.
+        self.assertContains(self.client.get(f"/members/{member.pk}/"), "renamed@example.org")
+        self.assertContains(self.client.get("/members/"), "Renamed")
+
+    def test_it_shows_an_edited_status_or_join_date_at_once(self):
+        self.login(self.alice)
+        self.client.get(self.url)
+        member = Member.objects.get(pk=self.m_30.pk)
+        with self.captureOnCommitCallbacks(execute=True):
+            member_update(member=member, data=self.details_of(member, status=Member.Status.INACTIVE))
+        self.assertNotEqual(stats(self.client.get(self.url))["members_active"], self.grace_expected["members_active"])
+        member.refresh_from_db()
+        with self.captureOnCommitCallbacks(execute=True):
+            member_update(member=member, data=self.details_of(member, joined_on=days_ago(400)))
+        self.assertEqual(int(stats(self.client.get(self.url))["members_new_30d"]),
+                         int(self.grace_expected["members_new_30d"]) - 1)
 
     def test_it_keeps_hope_cached_when_grace_writes(self):
         self.login(self.charlie)
