@@ -24,6 +24,7 @@ GROUPS = "groups"  # a church's group list with sizes
 USERS = "users"  # the logged-in user, so that a warm page needs no SQL
 PROFILES = "profiles"  # a member's detail page: the member, their groups, recent attendance
 NAMESPACES = (STATS, DASHBOARD, MEMBERS, ROSTERS, GROUPS, PROFILES, USERS)
+NAMESPACES_OF_CHURCH = (STATS, DASHBOARD, MEMBERS, ROSTERS, GROUPS, PROFILES)  # everything but logins
 
 
 def generation(namespace: str, scope: str) -> str:
@@ -64,7 +65,9 @@ def user_scope(user_id: int) -> str:
 
 # What each kind of write makes stale: the services pass these to `cache_aside.invalidate`.
 MEMBER_WRITE = (STATS, DASHBOARD, MEMBERS, ROSTERS, PROFILES)
-GROUP_WRITE = (STATS, DASHBOARD, GROUPS, ROSTERS, PROFILES)
+# MEMBERS too: the member list filters by group (`?group=<id>|none`), and archiving moves people in or out of
+# "in no group".
+GROUP_WRITE = (STATS, DASHBOARD, MEMBERS, GROUPS, ROSTERS, PROFILES)
 ATTENDANCE_WRITE = (STATS, DASHBOARD, PROFILES)
 
 
