@@ -64,7 +64,7 @@ def normalize_phone(raw: str, region: str = "") -> str:
 @functools.lru_cache(maxsize=20_000)
 def format_phone(value: str, region: str) -> str:
     """A stored E.164 number as staff read it: national format for numbers of the church's
-    `region` ("(808) 555-1234"), international otherwise ("+44 20 7946 0018"). Cached per
+    `region`'s country code ("(808) 555-1234"), international otherwise ("+44 20 7946 0018"). Cached per
     process: a list page shows 50 of them and the same ones again on every visit."""
     if not value:
         return ""
@@ -72,7 +72,9 @@ def format_phone(value: str, region: str) -> str:
         number = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
         return value
-    own = phonenumbers.region_code_for_number(number) == region
+    # By country calling code, not region: +1 numbers dial alike across the US and Canada, and a
+    # number in a range the metadata does not list (555 test numbers) has no region at all.
+    own = number.country_code == phonenumbers.country_code_for_region(region)
     style = phonenumbers.PhoneNumberFormat.NATIONAL if own else phonenumbers.PhoneNumberFormat.INTERNATIONAL
     return phonenumbers.format_number(number, style)
 

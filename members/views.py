@@ -22,6 +22,7 @@ from .models import Group, Member, Membership
 from .timezones import church_today
 
 ATTENDANCE_HISTORY_LIMIT = 20
+MAX_HISTORY_PAGE = 10_000  # 200,000 records: past any real history; keeps the OFFSET a sane number
 
 
 def _page_links(request: HttpRequest, page: selectors.PageOf, **params: str) -> dict:
@@ -188,7 +189,7 @@ def member_detail(request: HttpRequest, member_id: int) -> HttpResponse:
                                        attendance_limit=ATTENDANCE_HISTORY_LIMIT)
     if profile is None:
         raise Http404("No such member in this church.")
-    number = selectors.parse_page(request.GET.get("page"))
+    number = min(selectors.parse_page(request.GET.get("page")), MAX_HISTORY_PAGE)
     attendance, more = profile["attendance"], profile["attendance_more"]
     if number > 1:
         attendance, more = selectors.member_attendance_page(

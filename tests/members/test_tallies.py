@@ -14,17 +14,16 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.db import connection, connections
 from django.test import TransactionTestCase
-from django.utils import timezone
 
 from analytics.selectors import _compute_summary
 from attendance.models import AttendanceDay, SessionCount
 from attendance.services import attendance_record
 from members import services, tallies
 from members.models import Church, Group, Member, MemberTally, Membership
-from tests.base import FlockTestCase
+from tests.base import FlockTestCase, church_day
 
 EXACT = {"member_buckets": 0, "group_sizes": 0, "attendance_days": 0}
-TODAY = timezone.localdate()
+TODAY = church_day()
 
 
 def data(first: str, *, status: str = "visitor", joined: datetime.date | None = None, email: str = "") -> dict:
