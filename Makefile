@@ -33,7 +33,8 @@ tooling: $(AXE)
 run: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v 0
-	$(PY) manage.py seed_demo --if-empty
+	@mkdir -p var && $(PY) manage.py seed_demo --if-empty > var/run-accounts.txt
+	@PORT=$(PORT) bash scripts/welcome.sh var/run-accounts.txt
 	PORT=$(PORT) exec bash scripts/run.sh
 
 ## make worker: one task worker in the foreground (SIGTERM / Ctrl-C: finishes the current send, exits).
