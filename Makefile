@@ -8,7 +8,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/flock
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 
-.PHONY: run worker test test-embedded test-services deploy bench bench-queries bench-messaging loadtest cluster cluster-stop test-cluster bench-cluster capacity
+.PHONY: tooling run worker test test-embedded test-services deploy bench bench-queries bench-messaging loadtest cluster cluster-stop test-cluster bench-cluster capacity
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,12 +19,22 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# The browser tests' tooling from npm (axe-core, pinned by its package-lock.json), when npm is there:
+# without it the accessibility test is skipped with a notice (and fails under CI=true).
+AXE := tests/browser/tooling/node_modules/axe-core/axe.min.js
+$(AXE): tests/browser/tooling/package.json tests/browser/tooling/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then cd tests/browser/tooling && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/axe-core/axe.min.js; \
+	else echo "!! npm not found: the accessibility test (axe-core) will be skipped"; fi
+
+tooling: $(AXE)
+
 ## make run: install, migrate, collect static, seed demo data when empty, serve with Gunicorn on PORT,
 ## with one task worker beside it (texts, periodic jobs) unless RUN_WORKER=0 (scripts/run.sh).
 run: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v 0
-	$(PY) manage.py seed_demo --if-empty
+	@mkdir -p var && $(PY) manage.py seed_demo --if-empty > var/run-accounts.txt
+	@PORT=$(PORT) bash scripts/welcome.sh var/run-accounts.txt
 	PORT=$(PORT) exec bash scripts/run.sh
 
 ## make worker: one task worker in the foreground (SIGTERM / Ctrl-C: finishes the current send, exits).
@@ -33,11 +43,11 @@ worker: $(VENV)/.runtime
 	exec $(PY) manage.py run_worker
 
 ## make test: the whole suite, on the embedded default and on PostgreSQL + Redis.
-test: $(VENV)/.dev
+test: $(VENV)/.dev tooling
 	$(MAKE) --no-print-directory test-embedded
 	$(MAKE) --no-print-directory test-services
 
-test-embedded: $(VENV)/.dev
+test-embedded: $(VENV)/.dev tooling
 	@echo "== make test: embedded default (SQLite + shared disk cache) =="
 	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest $(PYTEST_ARGS)
 

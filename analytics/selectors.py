@@ -17,7 +17,7 @@ import datetime
 from typing import Any
 
 from django.db.models import Count, F, Sum
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Greatest
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -25,6 +25,7 @@ from attendance import tallies as attendance_tallies
 from cachemon import cache_aside, keys
 from members import tallies as member_tallies
 from members.models import Church, Group, Member
+from members.timezones import church_today
 from replica import reads
 
 from . import charts
@@ -131,7 +132,7 @@ def _month_start(day: datetime.date, months_back: int) -> datetime.date:
 
 
 def _compute_summary(church: Church) -> dict[str, Any]:
-    today = timezone.localdate()
+    today = church_today(church)
     new_since = today - datetime.timedelta(days=NEW_MEMBER_DAYS)
     attendance_since = today - datetime.timedelta(days=ATTENDANCE_DAYS - 1)
     growth_start = _month_start(today, GROWTH_MONTHS - 1)
@@ -152,7 +153,7 @@ def _compute_summary(church: Church) -> dict[str, Any]:
             figures["before_growth"] += n
         elif month <= today:
             joins[month] = joins.get(month, 0) + n
-    # By the day, not the month: a range on member_church_joined_idx (index-only, ~2 ms at 100k).
+    # By the day, not the month: a range on member_church_joined_id_idx (index-only, ~2 ms at 100k).
     new_30d = Member.objects.for_church(church).filter(joined_on__gte=new_since, joined_on__lte=today).count()
 
     groups = Group.objects.for_church(church).filter(archived=False).order_by().aggregate(
@@ -268,7 +269,7 @@ def _platform_statistics(page: int) -> dict[str, Any]:
     staff = dict(User.objects.filter(church_id__in=ids, is_active=True).order_by().values("church_id")
                  .annotate(n=Count("id")).values_list("church_id", "n"))
     attendance = dict(AttendanceDay.objects.filter(church_id__in=ids, date__gte=since).order_by().values("church_id")
-                      .annotate(n=Sum(F("service") + F("groups"))).values_list("church_id", "n"))
+                      .annotate(n=Sum(Greatest("service", "counted") + F("groups"))).values_list("church_id", "n"))
 
     rows = []
     for church in churches:

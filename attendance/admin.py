@@ -3,7 +3,7 @@ from django.contrib import admin
 from cachemon import keys
 from members.admin import InvalidatingAdmin
 
-from .models import Attendance
+from .models import Attendance, HeadCount
 
 
 @admin.register(Attendance)
@@ -17,4 +17,16 @@ class AttendanceAdmin(InvalidatingAdmin):
     # Millions of rows: no select boxes of every member or group, no full COUNT(*) per page.
     raw_id_fields = ("member", "group")
     show_full_result_count = False
+    ordering = ("-date", "-id")
+
+
+@admin.register(HeadCount)
+class HeadCountAdmin(InvalidatingAdmin):
+    # A service's head count is in the dashboard's attendance figures (recounted on save).
+    namespaces = keys.ATTENDANCE_WRITE
+    list_display = ("date", "present", "church", "updated_at")
+    list_select_related = ("church",)
+    list_filter = ("church",)
+    raw_id_fields = ("church",)
+    date_hierarchy = "date"
     ordering = ("-date", "-id")

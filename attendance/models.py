@@ -56,6 +56,9 @@ class AttendanceDay(models.Model):
     date = models.DateField()
     service = models.IntegerField(default=0)
     groups = models.IntegerField(default=0)
+    # The service's head count that day (HeadCount), 0 when none: the figures count the service
+    # as the larger of the people named (`service`) and this.
+    counted = models.IntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -64,6 +67,29 @@ class AttendanceDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date}: {self.service} at services, {self.groups} at groups"
+
+
+class HeadCount(models.Model):
+    """How many were at the church's service on a date, counted rather than named ("240
+    present"): for churches that count heads at the door. It is everyone present, ticked by name
+    or not, so the service's figure for the day (the weekly chart, the 4-week figure, the
+    sessions list) is the larger of this and the people named. attendance.tallies copies it
+    into the day's and the session's counters in the same transaction."""
+
+    church = models.ForeignKey(Church, on_delete=models.CASCADE, related_name="+", db_index=False)
+    date = models.DateField()
+    present = models.PositiveIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["church", "date"], name="headcount_unique_date"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.present} counted at the service on {self.date}"
 
 
 class SessionCount(models.Model):
@@ -76,6 +102,7 @@ class SessionCount(models.Model):
     date = models.DateField()
     group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     present = models.IntegerField(default=0)
+    counted = models.IntegerField(default=0)  # the service's head count (HeadCount), 0 for groups
 
     class Meta:
         indexes = [

@@ -12,20 +12,21 @@ import datetime
 from dataclasses import dataclass
 
 from django.core.paginator import Page, Paginator
-from django.db.models import F, QuerySet
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Greatest
 
 from cachemon import cache_aside, keys
 from members.models import Church, Group, Member
-from members.selectors import member_search_qs, normalize_search
+from members.selectors import group_choices, member_search_qs, normalize_search
 
-from .models import Attendance, SessionCount
+from .models import Attendance, HeadCount, SessionCount
 
 SESSIONS_PER_PAGE = 25
 CHECKLIST_PER_PAGE = 100
 
 
-def member_attendance_history(*, church: Church, member: Member, limit: int = 20) -> list[Attendance]:
-    """The member's most recent attendance records in the church, newest first.
+def member_attendance_history(*, church: Church, member: Member, limit: int = 20, offset: int = 0) -> list[Attendance]:
+    """The member's attendance records in the church, newest first, `limit` of them from `offset`.
 
     `group` is preloaded (None means the church's service), so listing them costs one query.
     """
@@ -33,8 +34,13 @@ def member_attendance_history(*, church: Church, member: Member, limit: int = 20
         Attendance.objects.for_church(church)
         .filter(member=member)
         .select_related("group")
-        .order_by("-date", "-id")[:limit]
+        .order_by("-date", "-id")[offset:offset + limit]
     )
+
+
+def member_attendance_total(*, church: Church, member: Member) -> int:
+    """How many attendance records the member has (through the records' member index)."""
+    return Attendance.objects.for_church(church).filter(member=member).count()
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,7 @@ class Session:
     group_id: int | None
     group_name: str
     headcount: int
+    counted: int = 0  # the service's head count (0: none); `headcount` is the larger of it and the names
 
     @property
     def is_service(self) -> bool:
@@ -93,9 +100,9 @@ def attendance_session_rows(*, church: Church) -> QuerySet:
     explains exactly the page's query.
     """
     return (
-        SessionCount.objects.filter(church=church, present__gt=0)
+        SessionCount.objects.filter(church=church).filter(Q(present__gt=0) | Q(counted__gt=0))
         .order_by("-date", "-group_id")
-        .values("date", "group_id", headcount=F("present"))
+        .values("date", "group_id", "counted", headcount=Greatest("present", "counted"))
     )
 
 
@@ -121,6 +128,7 @@ def attendance_sessions(*, church: Church, page: int | str | None) -> SessionsPa
             group_id=row["group_id"],
             group_name="Service" if row["group_id"] is None else names.get(row["group_id"], ""),
             headcount=row["headcount"],
+            counted=row["counted"],
         )
         for row in rows
     ]
@@ -140,12 +148,16 @@ class Checklist:
     page: Page  # object_list: ChecklistRow
     headcount: int  # everyone recorded present for the session, not only on this page
     q: str
+    include_inactive: bool = False
 
 
-def _checklist_people(*, church: Church, group: Group | None, q: str):
+def _checklist_people(*, church: Church, group: Group | None, q: str, include_inactive: bool):
     # The member directory's own search (and its index), so staff find people the same way on
     # both pages.
     people = member_search_qs(church=church, q=q) if q else Member.objects.for_church(church)
+    if not include_inactive:
+        # Inactive people are rarely there: hidden unless asked for (`?inactive=1`).
+        people = people.exclude(status=Member.Status.INACTIVE)
     if group is not None:
         # The roster: memberships of this (church-checked) group, scoped to the church too
         # so that a bad membership row could never show another church's person.
@@ -154,36 +166,33 @@ def _checklist_people(*, church: Church, group: Group | None, q: str):
 
 
 def attendance_checklist(
-    *, church: Church, date: datetime.date, group: Group | None, q: str = "", page: int | str | None = 1
+    *, church: Church, date: datetime.date, group: Group | None, q: str = "", page: int | str | None = 1,
+    include_inactive: bool = False,
 ) -> Checklist:
     """The people to tick for one session: a group's roster or the church's members.
 
     Searchable like the member directory (every word of `q` matches a name, the email or
     the phone) and paginated at
     `CHECKLIST_PER_PAGE`, because a church can have 100k members. Each row says whether
-    the person is already recorded present. Four queries whatever the page size.
+    the person is already recorded present. Inactive people are left out unless
+    `include_inactive`. Four queries whatever the page size.
     """
     q = normalize_search(q)
-    people = _checklist_people(church=church, group=group, q=q)
+    people = _checklist_people(church=church, group=group, q=q, include_inactive=include_inactive)
     page_obj = Paginator(people, CHECKLIST_PER_PAGE).get_page(page)
     members = list(page_obj.object_list)
     session = Attendance.objects.for_church(church).filter(date=date, group=group)
     present_ids = set(session.filter(member__in=[m.id for m in members]).values_list("member_id", flat=True))
     page_obj.object_list = [ChecklistRow(member=m, present=m.id in present_ids) for m in members]
-    return Checklist(page=page_obj, headcount=session.count(), q=q)
+    return Checklist(page=page_obj, headcount=session.count(), q=q, include_inactive=include_inactive)
 
 
-def attendance_group_choices(*, church: Church) -> list[tuple[int, str]]:
-    """(id, name) of the groups attendance can be recorded for: the church's live groups.
+def attendance_head_count(*, church: Church, date: datetime.date) -> int:
+    """The service's head count on `date` (0: none recorded)."""
+    return HeadCount.objects.for_church(church).filter(date=date).values_list("present", flat=True).first() or 0
 
-    Cached (namespace GROUPS: every group write invalidates it), since the start form is on
-    every visit to the attendance page and a big church has thousands of groups.
-    """
 
-    def fetch() -> list[tuple[int, str]]:
-        live = Group.objects.for_church(church).filter(archived=False).order_by("name", "id")
-        return list(live.values_list("id", "name"))
-
-    return cache_aside.cached(
-        keys.GROUPS, church_id=church.id, parts=("attendance_choices",), fetch=fetch, ttl=keys.TTL_MEDIUM,
-    )
+def attendance_group_choices(*, church: Church) -> list[tuple[int, str, int | None]]:
+    """(id, name, meeting day) of the groups attendance can be recorded for: the church's
+    current groups (members.selectors.group_choices, cached)."""
+    return group_choices(church=church)

@@ -24,6 +24,7 @@ GROUPS = "groups"  # a church's group list with sizes
 USERS = "users"  # the logged-in user, so that a warm page needs no SQL
 PROFILES = "profiles"  # a member's detail page: the member, their groups, recent attendance
 NAMESPACES = (STATS, DASHBOARD, MEMBERS, ROSTERS, GROUPS, PROFILES, USERS)
+NAMESPACES_OF_CHURCH = (STATS, DASHBOARD, MEMBERS, ROSTERS, GROUPS, PROFILES)  # everything but logins
 
 
 def generation(namespace: str, scope: str) -> str:
@@ -66,7 +67,9 @@ def user_scope(user_id: int) -> str:
 MEMBER_WRITE = (STATS, DASHBOARD, MEMBERS, ROSTERS, PROFILES)
 # A member's details changed but not their status or join date: no dashboard figure moves.
 MEMBER_DETAILS_WRITE = (MEMBERS, ROSTERS, PROFILES, GROUPS)
-GROUP_WRITE = (STATS, DASHBOARD, GROUPS, ROSTERS, PROFILES)
+# MEMBERS too: the member list filters by group (`?group=<id>|none`), and archiving moves people in or out of
+# "in no group".
+GROUP_WRITE = (STATS, DASHBOARD, MEMBERS, GROUPS, ROSTERS, PROFILES)
 ATTENDANCE_WRITE = (STATS, DASHBOARD, PROFILES)
 
 

@@ -13,6 +13,7 @@ import zoneinfo
 from pathlib import Path
 
 import dj_database_url
+import phonenumbers
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -409,12 +410,18 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
-# The time zone of a church until churches have their own (members/timezones.py reads it).
+# The time zone a new church starts with (each church has its own: Church.time_zone, in the admin).
 DEFAULT_CHURCH_TIME_ZONE = os.environ.get("DEFAULT_CHURCH_TIME_ZONE", "America/Chicago")
 try:
     zoneinfo.ZoneInfo(DEFAULT_CHURCH_TIME_ZONE)
 except (zoneinfo.ZoneInfoNotFoundError, ValueError):
     raise ImproperlyConfigured(f"DEFAULT_CHURCH_TIME_ZONE is not a time zone name; got {DEFAULT_CHURCH_TIME_ZONE!r}") from None
+
+# The country a new church's phone numbers are read in when typed without a country code
+# (Church.phone_region, in the admin): two letters libphonenumber knows.
+DEFAULT_PHONE_REGION = os.environ.get("DEFAULT_PHONE_REGION", "US").strip().upper()
+if DEFAULT_PHONE_REGION not in phonenumbers.SUPPORTED_REGIONS:
+    raise ImproperlyConfigured(f"DEFAULT_PHONE_REGION is not a two-letter country code; got {DEFAULT_PHONE_REGION!r}")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")

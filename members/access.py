@@ -5,6 +5,8 @@
 selector, and another church's object id is a 404.
 
 It also holds the rules every staff page shares, so a new view cannot forget them:
+- The church's time zone is the current one while the view runs and its page renders: every
+  datetime shown, and `timezone.localdate()`, are the church's (members.timezones).
 - Pages show personal data: the answer is `Cache-Control: private, no-store` (no shared
   proxy and no browser history keeps a copy; the CSV export included).
 - A lost race is never a 500: a service that finds its row gone or changed by someone else
@@ -20,10 +22,12 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_http_methods
 
 from .models import Church
+from .timezones import church_zone
 
 # Form pages: shown with GET (and HEAD, wherever GET is allowed), submitted with POST.
 form_methods = require_http_methods(["GET", "HEAD", "POST"])
@@ -42,7 +46,9 @@ def staff_view(view):
             return render(request, "members/no_church.html", status=403)
         request.church = user.church
         try:
-            response = view(request, *args, **kwargs)
+            # Every date and time the page shows (and "today") is the church's (members.timezones).
+            with timezone.override(church_zone(request.church)):
+                response = view(request, *args, **kwargs)
         except ValidationError as exc:
             response = render(request, "members/conflict.html", {"problems": exc.messages}, status=409)
         except ObjectDoesNotExist:

@@ -7,14 +7,18 @@ the full `COUNT(*)` of unfiltered tables.
 
 from __future__ import annotations
 
+import phonenumbers
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group as AuthGroup
 
 from cachemon import cache_aside, keys
 
 from . import tallies
 from .login import ThrottledAdminAuthenticationForm
 from .models import Church, Group, Member, Membership, User
+from .validators import available_time_zones
 
 
 class InvalidatingAdmin(admin.ModelAdmin):
@@ -62,17 +66,58 @@ class InvalidatingAdmin(admin.ModelAdmin):
 admin.site.login_form = ThrottledAdminAuthenticationForm
 
 
+# Branded for the people who use it; Django's own auth groups are not used by Flock (staff
+# belong to a church, admins are `is_staff`), so they are not shown next to the church's groups.
+admin.site.site_header = "Flock administration"
+admin.site.site_title = "Flock administration"
+admin.site.index_title = "Churches, people and monitoring"
+admin.site.unregister(AuthGroup)
+
+
+def _zone_choices() -> list[tuple[str, str]]:
+    return [(name, name.replace("_", " ")) for name in sorted(available_time_zones())]
+
+
+def _region_choices() -> list[tuple[str, str]]:
+    return [(code, f"{code} (+{phonenumbers.country_code_for_region(code)})")
+            for code in sorted(phonenumbers.SUPPORTED_REGIONS)]
+
+
+class ChurchAdminForm(forms.ModelForm):
+    time_zone = forms.TypedChoiceField(choices=_zone_choices, help_text=Church._meta.get_field("time_zone").help_text)
+    phone_region = forms.TypedChoiceField(choices=_region_choices,
+                                          help_text=Church._meta.get_field("phone_region").help_text)
+
+    class Meta:
+        model = Church
+        fields = ["name", "slug", "time_zone", "phone_region", "service_day"]
+
+
 @admin.register(Church)
 class ChurchAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "created_at")
+    form = ChurchAdminForm
+    list_display = ("name", "slug", "time_zone", "phone_region", "service_day", "created_at")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     ordering = ("name",)
 
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if change:
+            # Its zone, region and service day show on every staff page (the dashboard's cached
+            # "as of", "today"), and its staff's cached logins carry the church's row.
+            cache_aside.invalidate(*keys.NAMESPACES_OF_CHURCH, church_id=obj.pk)
+            for user_id in User.objects.filter(church=obj).values_list("id", flat=True):
+                cache_aside.invalidate_user(user_id)
+
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
-    fieldsets = BaseUserAdmin.fieldsets + (
+    # Django's fieldsets without its auth groups (unused: a staff account's church says what it sees).
+    fieldsets = tuple(
+        (name, {**options, "fields": tuple(f for f in options["fields"] if f != "groups")})
+        for name, options in BaseUserAdmin.fieldsets
+    ) + (
         ("Church", {"fields": ("church",), "description": "Staff accounts belong to exactly one church. "
                                                           "Leave empty for platform admins."}),
     )

@@ -22,4 +22,6 @@ def _nav_urls() -> dict[str, str]:
 
 
 def navigation(request: HttpRequest) -> dict:
-    return {"nav_urls": _nav_urls()}
+    church = getattr(request, "church", None)
+    # The church's country: phones of it are shown in national format (members/templatetags/phones.py).
+    return {"nav_urls": _nav_urls(), "phone_region": church.phone_region if church is not None else ""}

@@ -14,10 +14,9 @@ from collections.abc import Set
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models.functions import Lower
-from django.utils import timezone
-
 from .models import Church, Group, Member, Membership
-from .validators import normalize_phone, validate_plain_text
+from .timezones import church_today
+from .validators import normalize_phone, phone_example, validate_plain_text
 
 EMAIL_TAKEN = "Another member of this church already has this email address."
 GROUP_NAME_TAKEN = "This church already has a group with this name."
@@ -29,7 +28,7 @@ class MemberForm(forms.Form):
     email = forms.EmailField(max_length=254, required=False, label="Email")
     phone = forms.CharField(
         max_length=40, required=False, label="Phone",
-        help_text="International format, e.g. +1 555 123 4567.",
+        help_text="As you would dial it, e.g. (808) 555-1234; other countries with their code, e.g. +44 20 7946 0018.",
         widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "off"}),
     )
     # Optional so that a client posting only the contract fields (first_name, last_name,
@@ -55,6 +54,11 @@ class MemberForm(forms.Form):
         self.church = church
         self.instance = instance
         self.taken_emails = taken_emails
+        self.today = church_today(church)
+        example = phone_example(church.phone_region)
+        if example != "(808) 555-1234":
+            self.fields["phone"].help_text = (f"As you would dial it, e.g. {example}; other countries with their "
+                                              f"code, e.g. +1 808 555 1234.")
 
     def rebind(self, data: dict) -> MemberForm:
         """Validate another row with this same form: building a form deep-copies all its
@@ -89,7 +93,7 @@ class MemberForm(forms.Form):
         return email
 
     def clean_phone(self) -> str:
-        return normalize_phone(self.cleaned_data.get("phone") or "")
+        return normalize_phone(self.cleaned_data.get("phone") or "", self.church.phone_region)
 
     def clean_status(self) -> str:
         status = self.cleaned_data.get("status")
@@ -100,15 +104,15 @@ class MemberForm(forms.Form):
     def clean_joined_on(self):
         value = self.cleaned_data.get("joined_on")
         if value is None:
-            return self.instance.joined_on if self.instance is not None else timezone.localdate()
-        if value > timezone.localdate():
+            return self.instance.joined_on if self.instance is not None else self.today
+        if value > self.today:
             raise ValidationError("The join date can't be in the future.", code="future_date")
         return value
 
     def clean_birth_date(self):
         value = self.cleaned_data.get("birth_date")
         if value is not None:
-            if value > timezone.localdate():
+            if value > self.today:
                 raise ValidationError("The birth date can't be in the future.", code="future_date")
             if value.year < 1900:
                 raise ValidationError("Enter a birth date after 1900.", code="too_old")
@@ -162,8 +166,12 @@ class MemberStatusForm(forms.Form):
 class GroupForm(forms.ModelForm):
     class Meta:
         model = Group
-        fields = ["name", "kind", "description", "archived"]
-        labels = {"archived": "Archived (hidden from the group list and attendance)"}
+        fields = ["name", "kind", "description", "meeting_day", "meeting_time", "meeting_place", "archived"]
+        labels = {"archived": "Archived (hidden from the group list and attendance)",
+                  "meeting_day": "Meets on", "meeting_time": "At", "meeting_place": "Where"}
+        help_texts = {"meeting_day": "Attendance for the group opens on its most recent meeting day.",
+                      "meeting_time": "e.g. 19:30"}
+        widgets = {"meeting_time": forms.TimeInput(attrs={"type": "time"}, format="%H:%M")}
 
     def __init__(self, *args, church: Church, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -171,6 +179,9 @@ class GroupForm(forms.ModelForm):
         if self.instance.pk is None:
             # A new group is active; archiving is an edit.
             del self.fields["archived"]
+
+    def clean_meeting_place(self) -> str:
+        return " ".join(self.cleaned_data.get("meeting_place", "").split())
 
     def clean_name(self) -> str:
         name = " ".join(self.cleaned_data["name"].split())

@@ -26,7 +26,6 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncMonth
-from django.utils import timezone
 
 from analytics.selectors import ACTIVE_STATUSES, GROWTH_MONTHS, NEW_MEMBER_DAYS, _month_start
 from attendance import tallies as attendance_tallies
@@ -35,15 +34,20 @@ from attendance.selectors import SESSIONS_PER_PAGE, attendance_session_rows
 
 from . import tallies
 from .models import Church, Group, Member, Membership
+from .timezones import church_today
 from .selectors import (
     MAX_PAGE_JUMP,
     MEMBER_ROW_FIELDS,
+    MEMBER_SORTS,
     ROSTER_ROW_FIELDS,
     MemberCursor,
-    _seek,
+    MemberFilter,
+    member_filter_total,
+    member_list_qs,
     member_offset_rows,
     member_search_first_page,
     member_search_total,
+    member_seek,
 )
 
 PER_PAGE = 50
@@ -52,8 +56,8 @@ DEEP_PAGE = 1000
 # Index names: the critical ones from members/migrations/0002_add_critical_indices.py, and
 # those that exist for constraints or were added with the attendance pages.
 MEMBER_NAME_INDEX = "member_church_name_idx"
-MEMBER_JOINED_INDEX = "member_church_joined_idx"
-MEMBER_STATUS_INDEX = "member_church_status_idx"
+MEMBER_JOINED_INDEX = "member_church_joined_id_idx"
+MEMBER_STATUS_INDEX = "member_church_status_name_idx"
 MEMBERSHIP_GROUP_INDEX = "membership_unique_member_per_group"
 GROUP_NAME_INDEX = "group_unique_name_per_church"
 # The counters' own unique indices (members/tallies.py, attendance/tallies.py), led by the church.
@@ -83,6 +87,8 @@ class HotContext:
     # The (last_name, first_name, id) of the last row before the deep page: where its Next link
     # seeks from (the keyset page is the deep page, read without OFFSET). None: a one-page church.
     keyset_after: tuple[str, str, int] | None = None
+    # The same in `?sort=-joined` order: (joined_on, id).
+    joined_keyset_after: tuple[datetime.date, int] | None = None
 
     @property
     def jump_page(self) -> int:
@@ -115,11 +121,17 @@ class HotContext:
             .values_list(*DIRECTORY_ORDER)[(deep - 1) * PER_PAGE - 1]
             if deep > 1 else None
         )
-        today = timezone.localdate()
+        joined_keyset_after = (
+            Member.objects.for_church(church).order_by(*MEMBER_SORTS["-joined"])
+            .values_list("joined_on", "id")[(deep - 1) * PER_PAGE - 1]
+            if deep > 1 else None
+        )
+        today = church_today(church)
         monday = today - datetime.timedelta(days=today.weekday())
         return cls(
             church=church, group=group, search=search, phone_search=phone_search, deep_page=deep, today=today,
             date_from=monday - datetime.timedelta(weeks=11), keyset_after=keyset_after,
+            joined_keyset_after=joined_keyset_after,
         )
 
 
@@ -166,8 +178,8 @@ def directory_page_keyset(ctx: HotContext) -> list[dict]:
     cursor's row), so the audit shows the SQL of the page and not a copy of it."""
     assert ctx.keyset_after is not None
     last_name, first_name, member_id = ctx.keyset_after
-    cursor = MemberCursor(last_name=last_name, first_name=first_name, id=member_id, number=ctx.deep_page)
-    return list(_seek(_members(ctx), cursor, forward=True).values(*MEMBER_ROW_FIELDS)[:PER_PAGE + 1])
+    cursor = MemberCursor(values=(last_name, first_name, member_id), number=ctx.deep_page)
+    return list(member_seek(_members(ctx), cursor, forward=True).values(*MEMBER_ROW_FIELDS)[:PER_PAGE + 1])
 
 
 def directory_count(ctx: HotContext) -> int:
@@ -192,6 +204,75 @@ def search_phone(ctx: HotContext) -> tuple[list[dict], int, bool]:
 def search_count(ctx: HotContext) -> tuple[int, bool]:
     """The bounded count that Next and numbered search pages show (the first page has its own)."""
     return member_search_total(church=ctx.church, q=ctx.search)
+
+
+# --- The member list's filters and sorts (issue 11): each as member_list_page reads it. ------
+
+def _filtered_first_page(ctx: HotContext, flt: MemberFilter) -> list[dict]:
+    """A filter's first page as member_list_page reads it when not cached: PER_PAGE + 1 rows
+    in the filter's order."""
+    return member_offset_rows(church=ctx.church, q="", offset=0, flt=flt)
+
+
+def _group_filter(ctx: HotContext) -> MemberFilter:
+    return MemberFilter(group_id=ctx.group.pk, group_name=ctx.group.name)
+
+
+def filter_status_page(ctx: HotContext) -> list[dict]:
+    """`?status=visitor`: one status in name order."""
+    return _filtered_first_page(ctx, MemberFilter(status=Member.Status.VISITOR))
+
+
+def filter_active_page(ctx: HotContext) -> list[dict]:
+    """`?status=active`: regular attenders and members (most of a church) in name order."""
+    return _filtered_first_page(ctx, MemberFilter(status="active"))
+
+
+def filter_status_total(ctx: HotContext) -> int:
+    """A status filter's total, as its cached first page reads it: a sum over the tallies."""
+    return member_filter_total(church=ctx.church, flt=MemberFilter(status=Member.Status.VISITOR))
+
+
+def filter_status_total_rows(ctx: HotContext) -> int:
+    return _members(ctx).filter(status=Member.Status.VISITOR).count()
+
+
+def filter_group_page(ctx: HotContext) -> list[dict]:
+    """`?group=<id>`: the group's people in name order."""
+    return _filtered_first_page(ctx, _group_filter(ctx))
+
+
+def filter_group_total(ctx: HotContext) -> int:
+    """`?group=<id>`'s total: the group's memberships counted (index-only)."""
+    return member_filter_total(church=ctx.church, flt=_group_filter(ctx))
+
+
+def filter_no_group_page(ctx: HotContext) -> list[dict]:
+    """`?group=none&status=current` (the dashboard's "Not in a group"): people in no current group."""
+    return _filtered_first_page(ctx, MemberFilter(no_group=True, status="current"))
+
+
+def sort_joined_page(ctx: HotContext) -> list[dict]:
+    """`?sort=-joined`: the newest members first."""
+    return _filtered_first_page(ctx, MemberFilter(sort="-joined"))
+
+
+def sort_joined_keyset(ctx: HotContext) -> list[dict]:
+    """The Next page of `?sort=-joined` at depth: a seek from the cursor's (joined_on, id)."""
+    assert ctx.joined_keyset_after is not None
+    cursor = MemberCursor(values=ctx.joined_keyset_after, number=ctx.deep_page, sort="-joined")
+    return list(member_seek(member_list_qs(church=ctx.church, flt=MemberFilter(sort="-joined")), cursor,
+                            forward=True).values(*MEMBER_ROW_FIELDS)[:PER_PAGE + 1])
+
+
+def filter_new_30d_page(ctx: HotContext) -> list[dict]:
+    """`?new=30&sort=-joined` (the dashboard's "New in the last 30 days")."""
+    return _filtered_first_page(ctx, MemberFilter(new_days=NEW_MEMBER_DAYS, today=ctx.today, sort="-joined"))
+
+
+def search_active_page(ctx: HotContext) -> tuple[list[dict], int, bool]:
+    """`?q=<name>&status=active`: a search inside a filter, rows and bounded total in one statement."""
+    return member_search_first_page(church=ctx.church, q=ctx.search, flt=MemberFilter(status="active"))
 
 
 def group_roster(ctx: HotContext) -> list[dict]:
@@ -302,6 +383,40 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
              search_phone, (MEMBER_PHONE_INDEX,),
              notes="phone LIKE '%<digits>%' from member_church_phone_trgm inside the church; rows and the "
                    "bounded total in one statement, as for a name"),
+    HotQuery("filter_status_page", "Member list, one status, first page", "/members/?status=visitor",
+             filter_status_page, (MEMBER_STATUS_INDEX,), index_order=True,
+             notes="(church, status, last_name, first_name, id): read in index order from the status, 51 rows"),
+    HotQuery("filter_active_page", "Member list, active (two statuses), first page", "/members/?status=active",
+             filter_active_page, (MEMBER_NAME_INDEX, MEMBER_STATUS_INDEX), index_order=True,
+             notes="most of a church is active: the name index walked, the status tested, until 51 rows"),
+    HotQuery("filter_status_total", "Member list, one status, total", "/members/?status=visitor (cached first page)",
+             filter_status_total, (MEMBER_TALLY_INDEX,), no_seq_scan=("members_member", "members_membertally"),
+             before=filter_status_total_rows,
+             notes="a sum over the church's tally rows; before: COUNT(*) of the church's members of that status"),
+    HotQuery("filter_group_page", "Member list, one group, first page", "/members/?group=<id>",
+             filter_group_page, (MEMBERSHIP_GROUP_INDEX,), needs_group=True,
+             no_seq_scan=("members_member", "members_membership"),
+             notes="the group's memberships (its size at most), their members by primary key, sorted"),
+    HotQuery("filter_group_total", "Member list, one group, total", "/members/?group=<id> (cached first page)",
+             filter_group_total, (MEMBERSHIP_GROUP_INDEX,), needs_group=True,
+             no_seq_scan=("members_member", "members_membership"),
+             notes="the group's memberships counted"),
+    HotQuery("filter_no_group_page", "Member list, in no current group, first page",
+             "/members/?group=none&status=current", filter_no_group_page, (MEMBER_NAME_INDEX, MEMBER_STATUS_INDEX),
+             index_order=True, no_seq_scan=("members_member", "members_membership"),
+             notes="the name index walked, each person's current memberships looked up by member (anti-join)"),
+    HotQuery("sort_joined_page", "Member list, newest first, first page", "/members/?sort=-joined",
+             sort_joined_page, (MEMBER_JOINED_INDEX,), index_order=True,
+             notes="(church, joined_on, id) read backwards: 51 rows"),
+    HotQuery("sort_joined_keyset", "Member list, newest first, Next page (keyset)", "/members/?sort=-joined&after=",
+             sort_joined_keyset, (MEMBER_JOINED_INDEX,), index_order=True, needs_keyset=True,
+             notes="(joined_on, id) < cursor: entered at the cursor, whatever the depth"),
+    HotQuery("filter_new_30d_page", "Member list, new in 30 days, first page", "/members/?new=30&sort=-joined",
+             filter_new_30d_page, (MEMBER_JOINED_INDEX,), index_order=True,
+             notes="a range of (church, joined_on, id), read backwards"),
+    HotQuery("search_active_page", "Member search inside a status filter, first page", "/members/?q=&status=active",
+             search_active_page, (MEMBER_SEARCH_INDEX,),
+             notes="the search's trigram matches (at most 1,001) with the status tested, counted and sorted"),
     HotQuery("group_roster", "Group roster, leaders first, by name", "/groups/<id>/ (group_with_roster_page)",
              group_roster, (MEMBERSHIP_GROUP_INDEX,),
              no_seq_scan=("members_member", "members_membership"), needs_group=True,
@@ -428,4 +543,5 @@ def applicable(ctx: HotContext) -> list[HotQuery]:
     """The hot queries that make sense for the context (a roster needs a group, a keyset page
     a church with more than one page)."""
     return [q for q in HOT_QUERIES
-            if not (q.needs_group and ctx.group is None) and not (q.needs_keyset and ctx.keyset_after is None)]
+            if not (q.needs_group and ctx.group is None) and not (q.needs_keyset and ctx.keyset_after is None)
+            and not (q.needs_keyset and ctx.joined_keyset_after is None)]

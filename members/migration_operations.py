@@ -31,6 +31,28 @@ class AddIndexConcurrentlyOnPostgres(migrations.AddIndex):
             schema_editor.remove_index(model, self.index)
 
 
+class RemoveIndexConcurrentlyOnPostgres(migrations.RemoveIndex):
+    """RemoveIndex that drops the index CONCURRENTLY on PostgreSQL and plainly elsewhere."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        model = from_state.apps.get_model(app_label, self.model_name)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return
+        index = from_state.models[app_label, self.model_name_lower].get_index_by_name(self.name)
+        schema_editor.remove_index(model, index, **_concurrently(schema_editor))
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return
+        index = to_state.models[app_label, self.model_name_lower].get_index_by_name(self.name)
+        schema_editor.add_index(model, index, **_concurrently(schema_editor))
+
+
+def _concurrently(schema_editor) -> dict:
+    return {"concurrently": True} if schema_editor.connection.vendor == "postgresql" else {}
+
+
 class DropForeignKeyIndex(migrations.operations.base.Operation):
     """Database side of `db_index=False` on a foreign key: drop its single-column index
     (concurrently on PostgreSQL) without rebuilding the table (which SQLite's AlterField would do).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
@@ -18,15 +19,52 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
-from .validators import validate_e164, validate_multiline_text, validate_plain_text
+from .validators import (
+    validate_e164, validate_multiline_text, validate_phone_region, validate_plain_text, validate_time_zone,
+)
 
 GROUP_DESCRIPTION_MAX_LENGTH = 2000
+
+
+class Weekday(models.IntegerChoices):
+    """Days of the week as Python numbers them (date.weekday(): Monday is 0)."""
+
+    MONDAY = 0, "Monday"
+    TUESDAY = 1, "Tuesday"
+    WEDNESDAY = 2, "Wednesday"
+    THURSDAY = 3, "Thursday"
+    FRIDAY = 4, "Friday"
+    SATURDAY = 5, "Saturday"
+    SUNDAY = 6, "Sunday"
+
+
+def default_time_zone() -> str:
+    return settings.DEFAULT_CHURCH_TIME_ZONE
+
+
+def default_phone_region() -> str:
+    return settings.DEFAULT_PHONE_REGION
 
 
 class Church(models.Model):
     name = models.CharField(max_length=200, validators=[validate_plain_text])
     slug = models.SlugField(max_length=80, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Where the church's staff live: "today", every shown time and every typed time (members.timezones).
+    time_zone = models.CharField(
+        max_length=64, default=default_time_zone, validators=[validate_time_zone],
+        help_text="The IANA time zone of the church, e.g. America/Chicago: dates and times are shown in it.",
+    )
+    # The country whose numbers staff type without a country code ("(808) 555-1234").
+    phone_region = models.CharField(
+        max_length=2, default=default_phone_region, validators=[validate_phone_region],
+        help_text="Two-letter country code (US, GB, ...) for phone numbers typed without +country code; "
+                  "numbers of this country are shown in its national format.",
+    )
+    service_day = models.PositiveSmallIntegerField(
+        choices=Weekday.choices, default=Weekday.SUNDAY,
+        help_text="The day of the main service: attendance opens on the most recent one.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -158,7 +196,7 @@ class Member(models.Model):
     last_name = models.CharField(max_length=100, validators=[validate_plain_text])
     email = models.EmailField(max_length=254, blank=True)
     phone = models.CharField(max_length=16, blank=True, validators=[validate_e164],
-                             help_text="E.164, e.g. +15551234567")
+                             help_text="Stored in E.164, e.g. +18085551234 (forms accept it as people type it)")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.VISITOR)
     joined_on = models.DateField(default=datetime.date.today)
     birth_date = models.DateField(null=True, blank=True)
@@ -172,8 +210,11 @@ class Member(models.Model):
         # migrations/0002_add_critical_indices.py): the directory order, joins by date, status counts.
         indexes = [
             models.Index(fields=["church", "last_name", "first_name", "id"], name="member_church_name_idx"),
-            models.Index(fields=["church", "joined_on"], name="member_church_joined_idx"),
-            models.Index(fields=["church", "status"], name="member_church_status_idx"),
+            # By join date (`?sort=joined|-joined`, "new in 30 days"), with the id as the keyset's tiebreak.
+            models.Index(fields=["church", "joined_on", "id"], name="member_church_joined_id_idx"),
+            # A status in name order (`?status=visitor`), and the counts by status.
+            models.Index(fields=["church", "status", "last_name", "first_name", "id"],
+                         name="member_church_status_name_idx"),
         ]
         constraints = [
             # One person per email within a church, whatever its case, whoever writes (the admin
@@ -220,6 +261,10 @@ class Group(models.Model):
     )
     archived = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
+    # When and where it meets: attendance for the group opens on its most recent meeting day.
+    meeting_day = models.PositiveSmallIntegerField(choices=Weekday.choices, null=True, blank=True)
+    meeting_time = models.TimeField(null=True, blank=True)
+    meeting_place = models.CharField(max_length=200, blank=True, validators=[validate_plain_text])
     # Memberships of this group (leaders included): kept by members.tallies, so group lists,
     # rosters and the dashboard never count memberships row by row.
     member_count = models.PositiveIntegerField(default=0, db_default=0, editable=False)

@@ -32,6 +32,7 @@ from cachemon import cache_aside, keys
 from . import spreadsheet, tallies
 from .forms import EMAIL_TAKEN, MemberForm
 from .models import Church, Group, Member, Membership
+from .timezones import church_today
 
 MEMBER_FIELDS = ("first_name", "last_name", "email", "phone", "status", "joined_on", "birth_date")
 
@@ -360,7 +361,8 @@ def _group_changed(church_id: int) -> None:
 @transaction.atomic
 def group_create(*, church: Church, data: dict) -> Group:
     """Create a group from a `GroupForm`'s cleaned data."""
-    group = Group(church=church, name=data["name"], kind=data["kind"], description=data.get("description", ""))
+    group = Group(church=church, name=data["name"], kind=data["kind"], description=data.get("description", ""),
+                  **{name: data[name] for name in MEETING_FIELDS if name in data})
     try:
         with transaction.atomic():
             group.save()
@@ -394,7 +396,8 @@ def group_update(*, group: Group, data: dict) -> Group:
     return group
 
 
-GROUP_FIELDS = ("name", "kind", "description", "archived")
+MEETING_FIELDS = ("meeting_day", "meeting_time", "meeting_place")
+GROUP_FIELDS = ("name", "kind", "description", *MEETING_FIELDS, "archived")
 
 
 def _locked_group(group: Group) -> bool:
@@ -424,7 +427,7 @@ def membership_add(*, church: Church, group: Group, member_id: int,
     try:
         with transaction.atomic():
             membership = Membership.objects.create(group=group, member=member, role=role,
-                                                   joined_on=timezone.localdate())
+                                                   joined_on=church_today(church))
     except IntegrityError:
         raise ValidationError(f"{member.full_name} is already in {group.name}.") from None
     Group.objects.filter(pk=group.pk).update(member_count=F("member_count") + 1)

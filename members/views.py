@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
-from django.utils import timezone
+from django.urls import resolve, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
@@ -20,8 +19,10 @@ from . import selectors, services, spreadsheet
 from .access import form_methods, get_for_church, staff_view
 from .forms import GroupForm, MemberForm, MemberImportForm, MembershipRoleForm, MemberStatusForm
 from .models import Group, Member, Membership
+from .timezones import church_today
 
 ATTENDANCE_HISTORY_LIMIT = 20
+MAX_HISTORY_PAGE = 10_000  # 200,000 records: past any real history; keeps the OFFSET a sane number
 
 
 def _page_links(request: HttpRequest, page: selectors.PageOf, **params: str) -> dict:
@@ -38,10 +39,12 @@ def _page_links(request: HttpRequest, page: selectors.PageOf, **params: str) -> 
     }
 
 
-def _member_page_links(request: HttpRequest, page: selectors.PageOf, *, q: str) -> dict:
+def _member_page_links(request: HttpRequest, page: selectors.PageOf, *, q: str,
+                       flt: selectors.MemberFilter = selectors.DEFAULT_FILTER) -> dict:
     """Previous/next URLs of the member list: keyset cursors (constant time at any depth),
-    except that page 1 is linked plainly, so that it is served from the cache."""
-    kept = {"q": q} if q else {}
+    except that page 1 is linked plainly, so that it is served from the cache. The search and
+    the filter are kept."""
+    kept = {**({"q": q} if q else {}), **flt.params()}
 
     def url(**cursor: str) -> str:
         query = {**kept, **cursor}
@@ -73,21 +76,34 @@ def _validation_messages(exc: ValidationError) -> list[str]:
 
 # --- Members ---------------------------------------------------------------------------
 
+def _query(**params: str) -> str:
+    kept = {k: v for k, v in params.items() if v}
+    return f"?{urlencode(kept)}" if kept else ""
+
+
 @staff_view
 @require_safe
 def member_list(request: HttpRequest) -> HttpResponse:
     q = selectors.normalize_search(request.GET.get("q"))
+    flt, problems = selectors.member_filter_parse(church=request.church, params=request.GET)
     page = selectors.member_list_page(
         church=request.church, q=q, page=selectors.parse_page(request.GET.get("page")),
-        after=request.GET.get("after", ""), before=request.GET.get("before", ""),
+        after=request.GET.get("after", ""), before=request.GET.get("before", ""), flt=flt,
     )
     ctx = {
         "nav": "members",
         "q": q,
+        "flt": flt,
+        "filter_problems": problems,
         "page": page,
         "statuses": Member.Status.choices,
+        "status_filters": selectors.STATUS_FILTER_LABELS.items(),
+        "sorts": selectors.SORT_LABELS.items(),
+        "group_choices": selectors.group_choices(church=request.church),
+        "export_url": reverse("member_export") + _query(q=q, **flt.params()),
+        "clear_search_url": reverse("member_list") + _query(**flt.params()),
         "return_to": request.get_full_path(),
-        **_member_page_links(request, page, q=q),
+        **_member_page_links(request, page, q=q, flt=flt),
     }
     return render(request, "members/member_list.html", ctx)
 
@@ -130,6 +146,42 @@ def member_new(request: HttpRequest) -> HttpResponse:
     return render(request, "members/member_form.html", ctx)
 
 
+# The member list's own parameters: what a link back to it may carry (nothing else is kept).
+LIST_PARAMS = ("q", "status", "group", "sort", "page", "after", "before")
+
+
+def _back_link(request: HttpRequest) -> tuple[str, str]:
+    """(URL, label) of the list the member's page was opened from: the member list with its
+    search, filter and page, or a group's roster. Read from `?back=` (the page's own links
+    carry it) or else the Referer, and only ever a path of this site rebuilt from the known
+    parameters: never an open redirect. ("", "") when it came from elsewhere."""
+    raw = request.GET.get("back") or request.META.get("HTTP_REFERER", "")
+    if not raw or len(raw) > 4096:
+        return "", ""
+    parts = urlsplit(raw)
+    if (parts.scheme and parts.scheme not in ("http", "https")) or (parts.netloc and parts.netloc != request.get_host()):
+        return "", ""
+    try:
+        match = resolve(parts.path)
+    except Http404:
+        return "", ""
+    query = QueryDict(parts.query)
+    if match.url_name == "member_list":
+        kept = {name: query[name][:1024] for name in LIST_PARAMS if query.get(name)}
+        return reverse("member_list") + _query(**kept), "Back to the list"
+    if match.url_name == "group_detail":
+        page = str(selectors.parse_page(query.get("page")))
+        return (reverse("group_detail", args=[match.kwargs["group_id"]]) + _query(page=page if page != "1" else ""),
+                "Back to the group")
+    return "", ""
+
+
+def _age(birth_date, today) -> int | None:
+    if birth_date is None:
+        return None
+    return today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))
+
+
 @staff_view
 @require_safe
 def member_detail(request: HttpRequest, member_id: int) -> HttpResponse:
@@ -137,7 +189,24 @@ def member_detail(request: HttpRequest, member_id: int) -> HttpResponse:
                                        attendance_limit=ATTENDANCE_HISTORY_LIMIT)
     if profile is None:
         raise Http404("No such member in this church.")
-    ctx = {"nav": "members", **profile, "attendance_limit": ATTENDANCE_HISTORY_LIMIT}
+    number = min(selectors.parse_page(request.GET.get("page")), MAX_HISTORY_PAGE)
+    attendance, more = profile["attendance"], profile["attendance_more"]
+    if number > 1:
+        attendance, more = selectors.member_attendance_page(
+            church=request.church, member=profile["member"], limit=ATTENDANCE_HISTORY_LIMIT, page=number)
+    back_url, back_label = _back_link(request)
+    page_query = {"back": back_url} if back_url else {}
+    ctx = {
+        "nav": "members", **profile,
+        "attendance": attendance,
+        "last_attended": profile["attendance"][0] if profile["attendance"] else None,
+        "age": _age(profile["member"].birth_date, church_today(request.church)),
+        "attendance_page": number,
+        "older_url": f"{request.path}{_query(page=str(number + 1), **page_query)}" if more else "",
+        "newer_url": (f"{request.path}{_query(page=str(number - 1) if number > 2 else '', **page_query)}"
+                      if number > 1 else ""),
+        "back_url": back_url, "back_label": back_label,
+    }
     return render(request, "members/member_detail.html", ctx)
 
 
@@ -238,9 +307,11 @@ def _export_lines(rows: Iterator[tuple]) -> Iterator[str]:
 @staff_view
 @require_safe
 def member_export(request: HttpRequest) -> StreamingHttpResponse:
-    rows = selectors.member_export_rows(church=request.church)
+    # What the list shows: its search, status, group and order (`/members/export.csv?status=visitor`).
+    flt, _ = selectors.member_filter_parse(church=request.church, params=request.GET)
+    rows = selectors.member_export_rows(church=request.church, q=request.GET.get("q", ""), flt=flt)
     response = StreamingHttpResponse(_export_lines(rows), content_type="text/csv; charset=utf-8")
-    filename = f"members-{request.church.slug}-{timezone.localdate():%Y-%m-%d}.csv"
+    filename = f"members-{request.church.slug}-{church_today(request.church):%Y-%m-%d}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 

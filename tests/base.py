@@ -84,3 +84,13 @@ class FlockTestCase(TestCase):
 
     def login(self, user: User) -> None:
         self.client.force_login(user)
+
+
+def church_day():
+    """Today where the test churches are (every one is in settings.DEFAULT_CHURCH_TIME_ZONE):
+    what the pages call "today" (members.timezones), whatever the time of day in UTC."""
+    from zoneinfo import ZoneInfo
+
+    from django.utils import timezone
+
+    return timezone.localtime(timezone.now(), ZoneInfo(settings.DEFAULT_CHURCH_TIME_ZONE)).date()

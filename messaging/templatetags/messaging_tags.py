@@ -12,6 +12,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from members.timezones import church_zone
+from members.validators import format_phone
 from messaging import selectors
 
 register = template.Library()
@@ -24,7 +25,7 @@ def member_texting(context, member) -> str:
     ctx = {
         "member_id": member.pk,
         "first_name": member.first_name,
-        "phone": member.phone,
+        "phone": format_phone(member.phone, church.phone_region),  # shown as staff read it; stored E.164
         "optout": selectors.optout_for_phone(church=church, phone=member.phone),
         "texts": selectors.member_texts(church=church, member_id=member.pk),
         "limit": selectors.MEMBER_TEXTS_LIMIT,

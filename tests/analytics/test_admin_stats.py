@@ -6,14 +6,13 @@ import re
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from analytics import selectors
 from attendance.services import attendance_record
 from members.models import Church, Group, User
 from members.services import member_create
 from tests.analytics.test_dashboard import member_data
-from tests.base import FlockTestCase, make_user
+from tests.base import FlockTestCase, make_user, church_day
 
 PAGE = "/admin/stats/"
 
@@ -30,7 +29,7 @@ class AdminStatsPageTestCase(FlockTestCase):
         member_create(church=self.hope, data=member_data(last_name="Cole", status="regular"))
         Group.objects.create(church=self.grace, name="Choir")
         Group.objects.create(church=self.grace, name="Old", archived=True)
-        attendance_record(church=self.grace, date=timezone.localdate(), group=None, present_member_ids=[ames.id],
+        attendance_record(church=self.grace, date=church_day(), group=None, present_member_ids=[ames.id],
                           shown_member_ids=[ames.id])
         self.login(self.dana)
         r = self.client.get(PAGE)

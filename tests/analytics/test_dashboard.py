@@ -9,7 +9,6 @@ from unittest import mock
 from django.db import connection, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from analytics.selectors import dashboard_summary
 from attendance.services import attendance_record
@@ -17,7 +16,7 @@ from members.services import group_update, member_create, member_update
 from attendance.models import Attendance
 from cachemon import cache_aside, keys
 from members.models import Group, Member, Membership
-from tests.base import FlockTestCase, clear_caches
+from tests.base import FlockTestCase, clear_caches, church_day
 
 STAT_RE = re.compile(r'<span data-stat="([a-z0-9_]+)">([^<]*)</span>')
 REQUIRED = ("members_total", "members_active", "members_new_30d", "groups_total")
@@ -28,13 +27,13 @@ def stats(response) -> dict[str, str]:
 
 
 def days_ago(n: int) -> datetime.date:
-    return timezone.localdate() - datetime.timedelta(days=n)
+    return church_day() - datetime.timedelta(days=n)
 
 
 def member_data(**fields) -> dict:
     """A MemberForm's cleaned data, for calling the member services directly."""
     return {"first_name": "", "last_name": "Person", "email": "", "phone": "", "status": "visitor",
-            "joined_on": timezone.localdate(), "birth_date": None, **fields}
+            "joined_on": church_day(), "birth_date": None, **fields}
 
 
 class DashboardTestCase(FlockTestCase):

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import datetime
 
-from django.utils import timezone
 
 from tests.attendance.factories import make_group, make_members, record
-from tests.base import FlockTestCase
+from members.timezones import most_recent_weekday
+from tests.base import FlockTestCase, church_day
 
 
 class AttendanceChecklistPageTestCase(FlockTestCase):
@@ -14,7 +14,7 @@ class AttendanceChecklistPageTestCase(FlockTestCase):
     @classmethod
     def setUpTestData(cls) -> None:
         super().setUpTestData()
-        cls.today = timezone.localdate()
+        cls.today = church_day()
         cls.day = cls.today - datetime.timedelta(days=1)
         cls.people = make_members(cls.grace, 4)
         cls.hope_people = make_members(cls.hope, 2, prefix="Hopeful")
@@ -28,7 +28,8 @@ class AttendanceChecklistPageTestCase(FlockTestCase):
         return self.client.get(self.url, params)
 
     def checkbox(self, member, checked: bool) -> str:
-        return f'<input type="checkbox" name="present" value="{member.id}"{" checked" if checked else ""}>'
+        return (f'<input type="checkbox" name="present" value="{member.id}" data-initial="{int(checked)}"'
+                f'{" checked" if checked else ""}>')
 
     def test_it_requires_login(self):
         response = self.get()
@@ -85,10 +86,12 @@ class AttendanceChecklistPageTestCase(FlockTestCase):
 
     def test_it_explains_a_bad_date_and_changes_nothing(self):
         self.login(self.alice)
-        for bad in ("2026-13-45", "yesterday", ""):
+        for bad in ("2026-13-45", "yesterday"):
             response = self.get(date=bad)
             self.assertEqual(response.status_code, 400, bad)
-            self.assertContains(response, "Enter a date as YYYY-MM-DD" if bad else "Choose a date", status_code=400)
+            self.assertContains(response, "Enter a date as YYYY-MM-DD", status_code=400)
+        # No date at all is not an error: the session's most recent meeting day (the service's here).
+        self.assertRedirects(self.get(date=""), f"/attendance/record/?date={most_recent_weekday(self.today, 6)}&group=")
 
     def test_it_refuses_a_future_date(self):
         self.login(self.alice)
@@ -126,8 +129,9 @@ class AttendanceChecklistPageTestCase(FlockTestCase):
 
     def _queries(self, **params) -> None:
         self.get(**params)  # warm the cached login
-        # Members count + page, their ticks, the headcount; and the group itself for a group.
-        with self.assertNumQueries(5 if params.get("group") else 4):
+        # Members count + page, their ticks, the headcount; and the group itself for a group, the
+        # head count for the service.
+        with self.assertNumQueries(5):
             self.get(**params)
 
     def test_it_runs_the_same_number_of_queries_whatever_the_rows(self):

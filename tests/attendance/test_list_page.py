@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import datetime
 
-from django.utils import timezone
 
+from members.timezones import most_recent_weekday
 from tests.attendance.factories import make_group, make_members, record
-from tests.base import FlockTestCase
+from tests.base import FlockTestCase, church_day
 
 
 class AttendanceListPageTestCase(FlockTestCase):
@@ -14,7 +14,7 @@ class AttendanceListPageTestCase(FlockTestCase):
     @classmethod
     def setUpTestData(cls) -> None:
         super().setUpTestData()
-        cls.today = timezone.localdate()
+        cls.today = church_day()
         cls.people = make_members(cls.grace, 4)
         cls.youth = make_group(cls.grace, "Youth", cls.people[:2])
         cls.choir = make_group(cls.grace, "Choir", cls.people[2:])
@@ -37,10 +37,13 @@ class AttendanceListPageTestCase(FlockTestCase):
     def test_it_offers_the_service_and_the_live_groups_with_today_as_default(self):
         self.login(self.alice)
         response = self.client.get(self.url)
-        self.assertContains(response, f'value="{self.today:%Y-%m-%d}"')
-        self.assertContains(response, '<option value="" selected>Service</option>', html=True)
-        self.assertContains(response, f'<option value="{self.youth.id}">Youth</option>', html=True)
-        self.assertContains(response, f'<option value="{self.choir.id}">Choir</option>', html=True)
+        # The most recent service day (the church's, Sunday by default), each group's own (these have
+        # no meeting day: today).
+        sunday = most_recent_weekday(self.today, 6)
+        self.assertContains(response, f'value="{sunday:%Y-%m-%d}"')
+        self.assertContains(response, f'<option value="" data-date="{sunday}" selected>Service</option>', html=True)
+        self.assertContains(response, f'<option value="{self.youth.id}" data-date="{self.today}">Youth</option>', html=True)
+        self.assertContains(response, f'<option value="{self.choir.id}" data-date="{self.today}">Choir</option>', html=True)
         self.assertNotContains(response, "Old choir")
         self.assertNotContains(response, "Hope prayer")
 
@@ -54,13 +57,14 @@ class AttendanceListPageTestCase(FlockTestCase):
             created = group_create(church=self.grace, data={"name": "Ushers", "kind": "service_team"})
         response = self.client.get(self.url)
         self.assertNotContains(response, ">Youth</option>")
-        self.assertContains(response, f'<option value="{created.id}">Ushers</option>', html=True)
+        self.assertContains(response, f'<option value="{created.id}" data-date="{self.today}">Ushers</option>', html=True)
 
     def test_it_keeps_the_chosen_group_when_the_start_form_is_wrong(self):
         self.login(self.alice)
         response = self.client.get("/attendance/record/", {"date": "31/12/2020", "group": self.choir.id})
         self.assertContains(response, "Enter a date as YYYY-MM-DD", status_code=400)
-        self.assertContains(response, f'<option value="{self.choir.id}" selected>Choir</option>', html=True, status_code=400)
+        self.assertContains(response, f'<option value="{self.choir.id}" data-date="{self.today}" selected>Choir</option>',
+                            html=True, status_code=400)
 
     def test_it_lists_sessions_with_headcounts_and_edit_links(self):
         day = self.today - datetime.timedelta(days=2)

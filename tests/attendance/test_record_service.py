@@ -4,20 +4,19 @@ import datetime
 from unittest import mock
 
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 
 from attendance.models import Attendance
 from attendance.services import attendance_record
 from cachemon import cache_aside, keys
 from tests.attendance.factories import make_group, make_members, record
-from tests.base import FlockTestCase
+from tests.base import FlockTestCase, church_day
 
 
 class AttendanceRecordTestCase(FlockTestCase):
     @classmethod
     def setUpTestData(cls) -> None:
         super().setUpTestData()
-        cls.today = timezone.localdate()
+        cls.today = church_day()
         cls.people = make_members(cls.grace, 5)
         cls.hope_people = make_members(cls.hope, 2, prefix="Hope")
         cls.youth = make_group(cls.grace, "Youth", cls.people[:3])

@@ -3,12 +3,11 @@ from __future__ import annotations
 import datetime
 
 from django.contrib.messages import get_messages
-from django.utils import timezone
 
 from attendance.models import Attendance
 from cachemon import cache_aside, keys
 from tests.attendance.factories import make_group, make_members, record
-from tests.base import FlockTestCase
+from tests.base import FlockTestCase, church_day
 
 
 class AttendanceSaveViewTestCase(FlockTestCase):
@@ -17,7 +16,7 @@ class AttendanceSaveViewTestCase(FlockTestCase):
     @classmethod
     def setUpTestData(cls) -> None:
         super().setUpTestData()
-        cls.today = timezone.localdate()
+        cls.today = church_day()
         cls.people = make_members(cls.grace, 4)
         cls.hope_people = make_members(cls.hope, 2, prefix="Hopeful")
         cls.youth = make_group(cls.grace, "Youth", cls.people[:3])

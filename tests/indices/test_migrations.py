@@ -18,6 +18,9 @@ from members import hot_queries
 NODE = ("members", "0002_add_critical_indices")
 SEARCH_NODE = ("members", "0004_search_trigram_by_church")
 PHONE_NODE = ("members", "0005_phone_search_trigram_by_church")
+# 0008 replaces two of 0002's indices with wider ones: unapplied first, so 0002 finds its own.
+FILTER_NODE = ("members", "0008_member_filter_indices")
+CRITICAL_0002 = ("member_church_name_idx", "member_church_joined_idx", "member_church_status_idx")
 FK_INDEX_COLUMNS = {"members_member": "church_id", "members_group": "church_id", "members_membership": "group_id"}
 # 0002's trigram indices, one per column; 0004 replaces them with hot_queries.MEMBER_SEARCH_INDEX.
 COLUMN_TRIGRAM_INDEXES = ("member_first_name_trgm", "member_last_name_trgm", "member_email_trgm")
@@ -65,23 +68,36 @@ class IndexMigrationsTestCase(TransactionTestCase):
         self.unapplied.remove(node)
 
     def test_it_migrates_the_critical_indices_back_and_forward(self):
+        self.unapply(FILTER_NODE)
         self.unapply(PHONE_NODE)
         self.unapply(SEARCH_NODE)
         self.unapply(NODE)
         names = set(member_indexes())
-        for index in hot_queries.CRITICAL_INDEXES + hot_queries.TRIGRAM_INDEXES + COLUMN_TRIGRAM_INDEXES:
+        for index in CRITICAL_0002 + hot_queries.CRITICAL_INDEXES + hot_queries.TRIGRAM_INDEXES + COLUMN_TRIGRAM_INDEXES:
             self.assertNotIn(index, names)
         for table, column in FK_INDEX_COLUMNS.items():
             self.assertTrue(single_column_fk_index(table, column), f"{table}.{column} index not restored")
 
         self.apply(NODE)
         names = set(member_indexes())
-        for index in hot_queries.CRITICAL_INDEXES:
+        for index in CRITICAL_0002:
             self.assertIn(index, names)
         for index in COLUMN_TRIGRAM_INDEXES:
             self.assertEqual(index in names, self.postgres)
         for table, column in FK_INDEX_COLUMNS.items():
             self.assertFalse(single_column_fk_index(table, column), f"{table}.{column} index still there")
+
+    def test_it_swaps_the_status_and_join_date_indices_for_the_filters_and_back(self):
+        self.unapply(FILTER_NODE)
+        names = set(member_indexes())
+        self.assertTrue(set(CRITICAL_0002) <= names)
+        self.assertNotIn(hot_queries.MEMBER_STATUS_INDEX, names)
+        self.assertNotIn(hot_queries.MEMBER_JOINED_INDEX, names)
+        self.apply(FILTER_NODE)
+        names = set(member_indexes())
+        self.assertTrue(set(hot_queries.CRITICAL_INDEXES) <= names)
+        self.assertNotIn("member_church_joined_idx", names)
+        self.assertNotIn("member_church_status_idx", names)
 
     def test_it_replaces_the_column_trigram_indices_with_one_inside_the_church_and_back(self):
         self.unapply(PHONE_NODE)  # its index needs 0004's btree_gin

@@ -179,9 +179,12 @@ class AccessTestCase(FlockTestCase):
                 continue
             url = reverse(name)
             with self.subTest(url=url):
-                response = self.client.get(url)
-                # 400: a page that needs query parameters (e.g. which date to record).
+                response = self.client.get(url, follow=True)
+                # 400: a page that needs query parameters (e.g. which date to record); a page that
+                # fills in its own defaults redirects to itself (the checklist's date), never away.
                 self.assertIn(response.status_code, (200, 400, 405), url)
+                for hop, _ in response.redirect_chain:
+                    self.assertTrue(hop.startswith(url), (url, response.redirect_chain))
                 if response.status_code == 200 and not response.streaming:
                     body = response.content.decode()
                     self.assertNotIn("Gia", body)

@@ -1,11 +1,14 @@
-"""The group page's "Record attendance" link: today's session of that group."""
+"""The group page's "Record attendance" link: the group's most recent meeting (today when it has
+no meeting day)."""
 
 from __future__ import annotations
 
+import datetime
+
 from django.urls import reverse
-from django.utils import timezone
 
 from members.models import Group
+from members.timezones import church_today
 from tests.base import FlockTestCase
 
 
@@ -19,12 +22,16 @@ class GroupRecordLinkTestCase(FlockTestCase):
     def setUp(self) -> None:
         self.login(self.alice)
 
-    def test_it_links_to_recording_todays_attendance_of_the_group(self):
+    def test_it_links_to_recording_the_groups_most_recent_meeting(self):
         response = self.client.get(reverse("group_detail", args=[self.choir.pk]))
-        url = f"{reverse('attendance_record')}?date={timezone.localdate():%Y-%m-%d}&group={self.choir.pk}"
-        self.assertContains(response, f'href="{url.replace("&", "&amp;")}">Record attendance</a>', html=False)
-        followed = self.client.get(url)
-        self.assertEqual(followed.status_code, 200)
+        link = f"{reverse('attendance_record')}?group={self.choir.pk}"
+        self.assertContains(response, f'href="{link}">Record attendance</a>', html=False)
+        today = church_today(self.grace)
+        followed = self.client.get(link)
+        self.assertRedirects(followed, f"{reverse('attendance_record')}?date={today:%Y-%m-%d}&group={self.choir.pk}")
+        Group.objects.filter(pk=self.choir.pk).update(meeting_day=(today.weekday() - 2) % 7)  # two days ago
+        followed = self.client.get(link, follow=True)
+        self.assertEqual(followed.context["date"], today - datetime.timedelta(days=2))
         self.assertContains(followed, "Choir")
 
     def test_it_offers_no_recording_for_an_archived_group(self):

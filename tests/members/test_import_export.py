@@ -97,7 +97,7 @@ class ImportExportTestCase(FlockTestCase):
             "Row 4: Email: Enter a valid email address.",
             "Row 5: Email: Another member of this church already has this email address.",
             "Row 6: Email: ann@example.org is also on row 2 of this file.",
-            "Row 7: Phone: Enter the phone number in international format",
+            "Row 7: Phone: Enter a valid phone number",
             "Row 9: has more values than the header has columns",
         )
         response = self._post(text)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime
 
 from django.urls import reverse
-from django.utils import timezone
 
 from attendance.models import Attendance
 from attendance.services import attendance_record
 from members.models import Group, Member, Membership
-from tests.base import FlockTestCase
+from tests.base import FlockTestCase, church_day
 
 VALID = {"first_name": "Ruth", "last_name": "Moab", "email": "Ruth@Example.ORG", "phone": "+1 (555) 010-9999",
          "status": "regular", "joined_on": "2024-05-01", "birth_date": "1990-02-03"}
@@ -44,21 +43,22 @@ class MemberPagesTestCase(FlockTestCase):
                                                             "email": "orpah@example.org", "phone": "+15550102222"})
         orpah = Member.objects.get(church=self.grace, email="orpah@example.org")
         self.assertRedirects(response, f"/members/{orpah.pk}/", fetch_redirect_response=False)
-        self.assertEqual((orpah.status, orpah.joined_on), ("visitor", timezone.localdate()))
+        self.assertEqual((orpah.status, orpah.joined_on), ("visitor", church_day()))
 
     def test_it_defaults_the_join_date_to_today(self):
         self.client.post(reverse("member_new"), {**VALID, "joined_on": "", "birth_date": ""})
         ruth = Member.objects.get(church=self.grace, first_name="Ruth")
-        self.assertEqual(ruth.joined_on, timezone.localdate())
+        self.assertEqual(ruth.joined_on, church_day())
         self.assertIsNone(ruth.birth_date)
 
     def test_it_rejects_bad_input_with_clear_messages_and_changes_nothing(self):
-        tomorrow = (timezone.localdate() + datetime.timedelta(days=1)).isoformat()
+        tomorrow = (church_day() + datetime.timedelta(days=1)).isoformat()
         cases = [
             ({"first_name": ""}, "This field is required."),
             ({"email": "not-an-email"}, "Enter a valid email address."),
             ({"email": "NAOMI@grace.test"}, "Another member of this church already has this email address."),
-            ({"phone": "555-1234"}, "Enter the phone number in international format"),
+            ({"phone": "555-1234"}, "Add the area code, e.g. (808) 555-1234."),
+            ({"phone": "12345"}, "Enter a valid phone number, e.g. (808) 555-1234"),
             ({"birth_date": tomorrow}, "The birth date can&#x27;t be in the future."),
             ({"joined_on": tomorrow}, "The join date can&#x27;t be in the future."),
             ({"joined_on": "31/31/2020"}, "Enter a valid date."),
@@ -79,12 +79,14 @@ class MemberPagesTestCase(FlockTestCase):
         Attendance.objects.create(church=self.grace, member=self.naomi, group=choir, date=datetime.date(2026, 1, 7))
         response = self.client.get(f"/members/{self.naomi.pk}/")
         self.assertContains(response, "naomi@grace.test")
-        self.assertContains(response, "+15550001111")
-        self.assertContains(response, f'<a href="/groups/{choir.pk}/"><bdi>Choir</bdi></a>', html=True)
-        self.assertContains(response, "<td>Leader</td>", html=True)
+        # The church's own (US) numbers in national format; dialled as stored.
+        self.assertContains(response, '<a class="target" href="tel:+15550001111">(555) 000-1111</a>', html=True)
+        self.assertContains(response, f'<a class="target" href="/groups/{choir.pk}/"><bdi>Choir</bdi></a>', html=True)
+        self.assertContains(response, '<td data-label="Role">Leader</td>', html=True)
         self.assertContains(response, "Sun 4 Jan 2026")
-        self.assertContains(response, "<td>Service</td>", html=True)
+        self.assertContains(response, '<td data-label="Where">Service</td>', html=True)
         self.assertContains(response, "Wed 7 Jan 2026")
+        self.assertContains(response, '<dd data-last-attended>Wed 7 Jan 2026, <bdi>Choir</bdi></dd>', html=True)
 
     def test_it_lists_current_groups_by_name_then_archived_ones(self):
         for name, archived in (("Youth", False), ("Alpha", True), ("Choir", False)):

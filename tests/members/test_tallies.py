@@ -14,17 +14,16 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.db import connection, connections
 from django.test import TransactionTestCase
-from django.utils import timezone
 
 from analytics.selectors import _compute_summary
 from attendance.models import AttendanceDay, SessionCount
-from attendance.services import attendance_record
+from attendance.services import attendance_add_visitor, attendance_record, attendance_set_head_count
 from members import services, tallies
 from members.models import Church, Group, Member, MemberTally, Membership
-from tests.base import FlockTestCase
+from tests.base import FlockTestCase, church_day
 
 EXACT = {"member_buckets": 0, "group_sizes": 0, "attendance_days": 0}
-TODAY = timezone.localdate()
+TODAY = church_day()
 
 
 def data(first: str, *, status: str = "visitor", joined: datetime.date | None = None, email: str = "") -> dict:
@@ -110,8 +109,9 @@ class TalliesTestCase(FlockTestCase):
         groups = [services.group_create(church=g, data={"name": f"G{i}", "kind": "other"}) for i in range(4)]
         people = [services.member_create(church=g, data=data(f"P{i}")) for i in range(12)]
         statuses = Member.Status.values
-        for step in range(250):
-            action = rng.choice(["add", "remove", "archive", "status", "bulk", "attend", "create", "delete"])
+        for step in range(300):
+            action = rng.choice(["add", "remove", "archive", "status", "bulk", "attend", "create", "delete",
+                                 "count", "visitor", "attend_more"])
             person = rng.choice(people)
             group = Group.objects.get(pk=rng.choice(groups).pk)
             try:
@@ -135,6 +135,19 @@ class TalliesTestCase(FlockTestCase):
                     target = None if group.archived or rng.random() < 0.5 else group
                     attendance_record(church=g, date=TODAY - datetime.timedelta(days=rng.randint(0, 20)),
                                       group=target, present_member_ids=rng.sample(shown, 3), shown_member_ids=shown)
+                elif action == "count":  # a head count (0: removed), same days as the ticks
+                    attendance_set_head_count(church=g, date=TODAY - datetime.timedelta(days=rng.randint(0, 20)),
+                                              present=rng.choice([0, 3, 7, 40]))
+                elif action == "visitor":  # a first-time visitor from the checklist, maybe at a group
+                    target = None if group.archived or rng.random() < 0.5 else group
+                    made = attendance_add_visitor(church=g, date=TODAY - datetime.timedelta(days=rng.randint(0, 20)),
+                                                  group=target, data=data(f"V{step}"))
+                    people.append(made.member)
+                elif action == "attend_more":  # one save with ticks of other pages (present and absent ids)
+                    ids = [p.pk for p in rng.sample(people, 6)]
+                    attendance_record(church=g, date=TODAY - datetime.timedelta(days=rng.randint(0, 20)), group=None,
+                                      present_member_ids=ids[:2], shown_member_ids=ids[2:3],
+                                      absent_member_ids=ids[3:])
                 elif action == "create":
                     people.append(services.member_create(church=g, data=data(f"N{step}")))
                 elif action == "delete" and len(people) > 6:

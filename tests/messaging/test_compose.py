@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from django.db import connection
-from django.test import TransactionTestCase, override_settings
+from django.test import TransactionTestCase
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
@@ -152,8 +152,12 @@ class ComposeTestCase(FlockTestCase):
         self.assertEqual(min(Delivery.objects.filter(state="queued").values_list("due_at", flat=True)), expected)
         self.assertEqual(DBTaskResult.objects.get().run_after, expected)
 
-    @override_settings(DEFAULT_CHURCH_TIME_ZONE="Asia/Tokyo")
-    def test_it_follows_the_church_zone_setting(self):
+    def test_it_follows_the_churchs_own_zone(self):
+        from members.models import Church
+        from tests.base import clear_caches
+
+        Church.objects.filter(pk=self.grace.pk).update(time_zone="Asia/Tokyo")  # the admin's field
+        clear_caches()  # the cached login carries the church's row
         at = timezone.now() + datetime.timedelta(days=1)
         typed = at.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%dT%H:%M")
         token = TOKEN_RE.search(self.preview(group=self.group.pk, send_at=typed).content.decode()).group(1)

@@ -53,7 +53,10 @@ WRITES = {
     "message_cancel": lambda t: {},
     "member_optout": lambda t: {"opted_out": "1"},
     "attendance_save": lambda t: {"date": DAY, "group": "", "shown": [t.member.pk, t.other_member.pk],
-                                  "present": [t.other_member.pk]},
+                                  "present": [t.other_member.pk], "absent_ids": f"{t.member.pk}"},
+    "attendance_head_count": lambda t: {"date": DAY, "group": "", "present": "240"},
+    "attendance_add_visitor": lambda t: {"date": DAY, "group": "", "first_name": "Vi", "last_name": "Visitor",
+                                         "email": "vi@grace.test"},
 }
 
 

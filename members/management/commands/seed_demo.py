@@ -136,7 +136,10 @@ GROUP_MEETING_WEEKS = 12
 
 MEMBER_COLUMNS = ("church_id", "first_name", "last_name", "email", "phone", "status", "joined_on",
                   "birth_date", "created_at", "updated_at")
-GROUP_COLUMNS = ("church_id", "name", "kind", "description", "archived", "created_at", "member_count")
+GROUP_COLUMNS = ("church_id", "name", "kind", "description", "archived", "created_at", "member_count",
+                 "meeting_day", "meeting_time", "meeting_place")
+# When each kind of group meets (weekday numbers: Monday 0); the service teams serve on Sundays.
+MEETING_DAYS = {"small_group": (1, 2, 3, 4), "class": (2, 3, 6), "ministry": (0, 3, 5), "service_team": (6,)}
 MEMBERSHIP_COLUMNS = ("group_id", "member_id", "role", "joined_on")
 ATTENDANCE_COLUMNS = ("church_id", "member_id", "group_id", "date")
 
@@ -588,7 +591,11 @@ class Command(BaseCommand):
             low, high = GROUP_SIZE[kind]
             pool = engaged if (engaged and rng.random() < 0.85) else (others or engaged)
             roster = rng.sample(pool, min(rng.randint(low, high), len(pool)))
-            rows.append((church.id, name, kind, description, archived, created, len(roster)))
+            days = MEETING_DAYS.get(kind)
+            # The time as text: what both COPY and SQLite take for a TIME column.
+            meeting = ((rng.choice(days), f"{rng.choice((9, 10, 18, 19)):02d}:{rng.choice((0, 30)):02d}:00",
+                        f"Room {rng.randint(1, 12)}") if days else (None, None, ""))
+            rows.append((church.id, name, kind, description, archived, created, len(roster), *meeting))
             rosters.append(roster)
         self.inserter.insert(Group._meta.db_table, GROUP_COLUMNS, rows)
         self.totals["groups"] += len(rows)
