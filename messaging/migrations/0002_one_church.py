@@ -118,7 +118,8 @@ SQLITE_REVERSE = [f"DROP TRIGGER IF EXISTS {name}" for name in (
 class Migration(migrations.Migration):
     dependencies = [
         ("messaging", "0001_initial"),
-        ("members", "0006_one_church_and_case_insensitive_emails"),
+        # After 0007: it rebuilds members_group on SQLite, which would drop a trigger made before it.
+        ("members", "0007_church_settings_and_group_meetings"),
     ]
 
     operations = [
